@@ -1,0 +1,486 @@
+"""The one fit path every model shares, and the base class models declare themselves on.
+
+A model declares its registry key, its parameter names, the data columns it reads and its
+per-row log-likelihood (a pure function in :mod:`clvmodel.likelihoods`). Fitting is the same
+for all: identical rows collapse into weights, the weighted mean negative log-likelihood is
+minimised over log-parameters by L-BFGS-B with the analytic gradient, one Newton step from
+the numerical Hessian polishes the optimum, and the inverse Hessian gives standard errors.
+"""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable, Sequence
+from typing import Any, ClassVar, Self
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+from scipy.optimize import minimize
+
+from .. import __version__
+from ..exceptions import (
+    BoundaryWarning,
+    ConvergenceWarning,
+    FitError,
+    HessianWarning,
+    InputError,
+    ModelFileError,
+    NotFittedError,
+)
+from ..io import SCHEMA_VERSION
+from ..results import FitResult
+from ..units import check_unit
+from ..validation import customer_index, require_columns, resolve_weights
+
+Array = NDArray[np.float64]
+LogLik = Callable[..., Any]
+
+#: Log-parameters are kept in [-LOG_BOUND, LOG_BOUND]; estimates there are on the boundary.
+LOG_BOUND = 25.0
+#: A fit whose mean-log-likelihood gradient (in log-parameters) is below this has converged.
+GRAD_TOL = 1e-5
+
+
+def collapse_rows(columns: Sequence[Array], weights: Array) -> tuple[tuple[Array, ...], Array]:
+    """Merge identical data rows into one row whose weight is the sum of theirs.
+
+    Customers of the same cohort with no repeat purchase share ``(0, 0, T)``: a real data
+    set of a million customers often has a few thousand distinct rows.
+    """
+    stacked = np.column_stack(columns)
+    uniq, inverse = np.unique(stacked, axis=0, return_inverse=True)
+    if len(uniq) > 0.8 * len(stacked):
+        return tuple(np.asarray(c, dtype=np.float64) for c in columns), weights
+    w = np.bincount(inverse.ravel(), weights=weights, minlength=len(uniq))
+    return tuple(np.ascontiguousarray(uniq[:, j]) for j in range(uniq.shape[1])), w
+
+
+def _numeric_gradient(f: Callable[[Array], float], theta: Array, h: float = 1e-6) -> Array:
+    grad = np.empty_like(theta)
+    for i in range(len(theta)):
+        e = np.zeros_like(theta)
+        e[i] = h * max(1.0, abs(theta[i]))
+        grad[i] = (f(theta + e) - f(theta - e)) / (2 * e[i])
+    return grad
+
+
+def _hessian(grad: Callable[[Array], Array], theta: Array, h: float = 1e-5) -> Array:
+    """Central-difference Hessian of a function given its gradient, symmetrised."""
+    k = len(theta)
+    hess = np.empty((k, k))
+    for i in range(k):
+        e = np.zeros(k)
+        e[i] = h
+        hess[:, i] = (grad(theta + e) - grad(theta - e)) / (2 * h)
+    return 0.5 * (hess + hess.T)
+
+
+def maximize_likelihood(
+    loglik: LogLik,
+    data: Sequence[Array],
+    weights: Array,
+    x0: Array,
+    *,
+    model: str,
+    param_names: tuple[str, ...],
+    analytic_gradient: bool = True,
+    time_unit: str | None = None,
+    max_iter: int = 2000,
+    notes: Sequence[str] = (),
+) -> FitResult:
+    """Maximise ``sum(weights * loglik(params, *data))`` over positive parameters.
+
+    Parameters
+    ----------
+    loglik : callable
+        ``loglik(params, *data, gradient=False)`` returning per-row log-likelihoods, and
+        with ``gradient=True`` also their derivatives of shape ``(k, n)``.
+    data : sequence of arrays
+        The model's data columns, already collapsed to distinct rows.
+    weights : array
+        How many customers each row stands for.
+    x0 : array
+        Starting parameters (natural scale, positive).
+    model, param_names, time_unit, notes
+        Carried into the :class:`FitResult`.
+    analytic_gradient : bool
+        Whether ``loglik`` supports ``gradient=True``; otherwise central differences.
+    max_iter : int
+        Optimiser iteration limit.
+
+    Raises
+    ------
+    FitError
+        When the optimiser fails away from an optimum; the optimiser's message is kept.
+    """
+    total_w = float(np.sum(weights))
+    if total_w <= 0:
+        raise InputError("The data has no rows with positive weight: there is nothing to fit.")
+
+    def mean_ll(log_theta: Array) -> float:
+        with np.errstate(all="ignore"):
+            ll = loglik(np.exp(log_theta), *data)
+            return float(weights @ ll) / total_w
+
+    def mean_ll_grad(log_theta: Array) -> tuple[float, Array]:
+        if not analytic_gradient:
+            return mean_ll(log_theta), _numeric_gradient(mean_ll, log_theta)
+        theta = np.exp(log_theta)
+        with np.errstate(all="ignore"):
+            ll, grad = loglik(theta, *data, gradient=True)
+            return float(weights @ ll) / total_w, (grad @ weights) * theta / total_w
+
+    def objective(log_theta: Array) -> tuple[float, Array]:
+        value, grad = mean_ll_grad(log_theta)
+        if not np.isfinite(value) or not np.all(np.isfinite(grad)):
+            return 1e10, np.zeros_like(log_theta)
+        return -value, -grad
+
+    bounds = [(-LOG_BOUND, LOG_BOUND)] * len(param_names)
+    start = np.clip(np.log(np.asarray(x0, dtype=np.float64)), -LOG_BOUND + 1, LOG_BOUND - 1)
+    opt = minimize(
+        objective,
+        start,
+        jac=True,
+        method="L-BFGS-B",
+        bounds=bounds,
+        options={"maxiter": max_iter, "ftol": 1e-14, "gtol": 1e-10, "maxcor": 20},
+    )
+    log_theta = np.asarray(opt.x, dtype=np.float64)
+    value = mean_ll(log_theta)
+
+    def grad_only(lt: Array) -> Array:
+        return mean_ll_grad(lt)[1]
+
+    # Polish with Newton steps on the log-scale Hessian (quadratic convergence near the optimum).
+    hess = _hessian(grad_only, log_theta)
+    for _ in range(3):
+        g = grad_only(log_theta)
+        if not np.all(np.isfinite(hess)) or np.max(np.abs(g)) < 1e-12:
+            break
+        try:
+            step = np.linalg.solve(hess, g)
+        except np.linalg.LinAlgError:
+            break
+        candidate = np.clip(log_theta - step, -LOG_BOUND, LOG_BOUND)
+        cand_value = mean_ll(candidate)
+        if not (np.isfinite(cand_value) and cand_value >= value):
+            break
+        log_theta, value = candidate, cand_value
+        hess = _hessian(grad_only, log_theta)
+
+    grad = grad_only(log_theta)
+    grad_norm = float(np.max(np.abs(grad))) if np.all(np.isfinite(grad)) else np.inf
+    message = str(opt.message)
+    if not np.isfinite(value):
+        raise FitError(
+            f"Fitting {model} failed: the log-likelihood is not finite at the estimates "
+            f"({message}). Check that frequency, recency and T are in one time unit, or try "
+            f"other initial_params.",
+            message,
+        )
+    converged = bool(opt.success) or grad_norm < GRAD_TOL
+    at_bound = np.abs(log_theta) >= LOG_BOUND - 1e-6
+    if not converged and not at_bound.any():
+        raise FitError(
+            f"Fitting {model} did not converge after {opt.nit} iterations: {message} "
+            f"(largest gradient {grad_norm:.3g}). Try other initial_params, a larger max_iter, "
+            f"or a different time unit so that T is of order 1 to 100.",
+            message,
+        )
+
+    theta = np.exp(log_theta)
+    notes = list(notes)
+    if at_bound.any():
+        names = ", ".join(n for n, b in zip(param_names, at_bound, strict=True) if b)
+        note = (
+            f"estimate of {names} is on the boundary of the parameter space (near 0 or "
+            f"infinity): the data cannot identify it; the model may be a poor fit, or a "
+            f"simpler one may do"
+        )
+        notes.append(note)
+        warnings.warn(f"{model}: {note}. Optimiser: {message}", BoundaryWarning, stacklevel=3)
+
+    total_hess = hess * total_w
+    try:
+        cov_log = np.linalg.inv(-total_hess)
+        ok = np.all(np.isfinite(cov_log)) and np.all(np.diag(cov_log) > 0)
+    except np.linalg.LinAlgError:
+        ok = False
+    if ok:
+        covariance = cov_log * np.outer(theta, theta)
+    else:
+        covariance = np.full((len(theta), len(theta)), np.nan)
+        warnings.warn(
+            f"{model}: the Hessian at the estimates is not negative definite; standard "
+            f"errors are not available.",
+            HessianWarning,
+            stacklevel=3,
+        )
+    if not opt.success and converged:
+        message = f"{message} (accepted: gradient norm {grad_norm:.2e} below {GRAD_TOL})"
+    elif not converged:
+        warnings.warn(f"{model}: {message}", ConvergenceWarning, stacklevel=3)
+
+    return FitResult(
+        model=model,
+        param_names=param_names,
+        params=theta,
+        covariance=covariance,
+        log_likelihood=value * total_w,
+        n_obs=int(round(total_w)),
+        converged=converged,
+        message=message,
+        n_iter=int(opt.nit),
+        time_unit=time_unit,
+        notes=tuple(notes),
+    )
+
+
+class BaseModel:
+    """Base of every clvmodel model: settings in ``__init__``, data in :meth:`fit`.
+
+    Subclasses declare ``name``, ``kind``, ``param_names``, ``columns`` and ``_loglik``, and
+    implement :meth:`_fit_arrays` when they filter or transform the data before fitting.
+
+    Parameters
+    ----------
+    initial_params : dict, optional
+        Starting values by parameter name; defaults are chosen from the data.
+    max_iter : int
+        Optimiser iteration limit.
+    collapse : bool
+        Merge identical data rows into weights before fitting (same estimates, faster).
+    """
+
+    name: ClassVar[str] = ""
+    kind: ClassVar[str] = ""  # "purchase", "spend" or "retention"
+    param_names: ClassVar[tuple[str, ...]] = ()
+    columns: ClassVar[tuple[str, ...]] = ()
+    _loglik: ClassVar[Callable[..., Any]]
+    _analytic_gradient: ClassVar[bool] = True
+
+    result_: FitResult
+    time_unit_: str | None
+
+    def __init__(
+        self,
+        *,
+        initial_params: dict[str, float] | None = None,
+        max_iter: int = 2000,
+        collapse: bool = True,
+    ) -> None:
+        self.initial_params = initial_params
+        self.max_iter = max_iter
+        self.collapse = collapse
+
+    # ----------------------------------------------------------------- fitting
+    def _fit_arrays(
+        self, data: pd.DataFrame, weights: Array
+    ) -> tuple[tuple[Array, ...], Array, list[str]]:
+        """Arrays the likelihood reads, their weights, and notes; subclasses may filter."""
+        arrays, _ = self._arrays(data)
+        return arrays, weights, []
+
+    def _default_initial(self, arrays: tuple[Array, ...], weights: Array) -> Array:
+        return np.ones(len(self.param_names))
+
+    def fit(
+        self,
+        data: pd.DataFrame,
+        *,
+        weights: str | Sequence[float] | Array | None = None,
+        time_unit: str | None = None,
+    ) -> Self:
+        """Estimate the parameters by maximum likelihood.
+
+        Parameters
+        ----------
+        data : DataFrame
+            One row per customer with the model's columns (see ``columns``), for example the
+            output of :func:`clvmodel.rfm_summary`.
+        weights : str or array-like, optional
+            A column name or one weight per row: how many customers the row stands for.
+        time_unit : str, optional
+            Unit of the data (``"D"``, ``"W"``, ``"M"``, ``"Y"``); read from
+            ``data.attrs["time_unit"]`` when not given.
+
+        Returns
+        -------
+        self
+        """
+        unit = time_unit if time_unit is not None else data.attrs.get("time_unit")
+        unit = check_unit(unit, "time_unit") if unit is not None else None
+        w = resolve_weights(data, weights)
+        arrays, w, notes = self._fit_arrays(data, w)
+        keep = w > 0
+        if not keep.all():
+            arrays, w = tuple(a[keep] for a in arrays), w[keep]
+        if self.collapse and len(w) > 1:
+            arrays, w = collapse_rows(arrays, w)
+        x0 = self._initial(arrays, w)
+        self.result_ = maximize_likelihood(
+            type(self)._loglik,
+            arrays,
+            w,
+            x0,
+            model=self.name,
+            param_names=self.param_names,
+            analytic_gradient=self._analytic_gradient,
+            time_unit=unit,
+            max_iter=self.max_iter,
+            notes=notes,
+        )
+        self.time_unit_ = unit
+        return self
+
+    def _initial(self, arrays: tuple[Array, ...], weights: Array) -> Array:
+        x0 = self._default_initial(arrays, weights)
+        if self.initial_params:
+            unknown = set(self.initial_params) - set(self.param_names)
+            if unknown:
+                raise InputError(
+                    f"The 'initial_params' parameter of {type(self).__name__} takes "
+                    f"{list(self.param_names)}. Got unknown {sorted(unknown)} instead."
+                )
+            for i, n in enumerate(self.param_names):
+                if n in self.initial_params:
+                    x0[i] = float(self.initial_params[n])
+        if np.any(~np.isfinite(x0)) or np.any(x0 <= 0):
+            raise InputError(f"Initial parameters must be positive. Got {x0.tolist()} instead.")
+        return x0
+
+    # ------------------------------------------------------------ data access
+    def _arrays(
+        self, data: pd.DataFrame, columns: Sequence[str] | None = None
+    ) -> tuple[tuple[Array, ...], pd.Index]:
+        """Validated float arrays of ``columns`` (default: the model's) and customer labels."""
+        from ..validation import check_rfm, numeric_column
+
+        cols = tuple(columns or self.columns)
+        require_columns(data, cols)
+        labels = customer_index(data)
+        arrays = tuple(numeric_column(data, c, labels) for c in cols)
+        named = dict(zip(cols, arrays, strict=True))
+        if "frequency" in named:
+            check_rfm(
+                labels,
+                named["frequency"],
+                named.get("recency"),
+                named.get("T"),
+                named.get("monetary_value"),
+            )
+        return arrays, labels
+
+    # ---------------------------------------------------------- fitted state
+    def _check_fitted(self) -> None:
+        if not hasattr(self, "result_"):
+            raise NotFittedError(
+                f"This {type(self).__name__} is not fitted yet. Call 'fit' with data first, "
+                f"or load a fitted model with clvmodel.load_model."
+            )
+
+    @property
+    def params_(self) -> pd.Series:
+        """Estimates by literature name."""
+        self._check_fitted()
+        return pd.Series(self.result_.params, index=list(self.param_names), name="estimate")
+
+    @property
+    def standard_errors_(self) -> pd.Series:
+        """Standard errors by parameter name."""
+        self._check_fitted()
+        return pd.Series(
+            self.result_.standard_errors, index=list(self.param_names), name="std_error"
+        )
+
+    @property
+    def log_likelihood_(self) -> float:
+        """Total log-likelihood at the estimates."""
+        self._check_fitted()
+        return self.result_.log_likelihood
+
+    @property
+    def n_customers_(self) -> int:
+        """Customers the fit used."""
+        self._check_fitted()
+        return self.result_.n_obs
+
+    def _params(self) -> Array:
+        self._check_fitted()
+        return self.result_.params
+
+    def summary(self, level: float = 0.95) -> pd.DataFrame:
+        """Estimates, standard errors and Wald intervals; fit statistics in ``attrs``."""
+        self._check_fitted()
+        return self.result_.summary(level)
+
+    def loglik(self, data: pd.DataFrame) -> pd.Series:
+        """Per-customer log-likelihood at the fitted parameters."""
+        arrays, labels = self._arrays(data)
+        ll = type(self)._loglik(self._params(), *arrays)
+        return pd.Series(ll, index=labels, name="log_likelihood")
+
+    def __repr__(self) -> str:
+        if not hasattr(self, "result_"):
+            return f"{type(self).__name__}()"
+        inner = ", ".join(f"{n}={v:.4g}" for n, v in zip(self.param_names, self.result_.params, strict=True))
+        return f"{type(self).__name__}({inner}, log_likelihood={self.result_.log_likelihood:.2f})"
+
+    # ------------------------------------------------------------ files
+    def to_dict(self) -> dict[str, Any]:
+        """The model-file content (see :mod:`clvmodel.io`)."""
+        self._check_fitted()
+        return {
+            "schema_version": SCHEMA_VERSION,
+            "model": self.name,
+            "kind": self.kind,
+            "time_unit": self.time_unit_,
+            **self.result_.to_dict(),
+            "clvmodel_version": __version__,
+        }
+
+    @classmethod
+    def from_dict(cls, payload: dict[str, Any]) -> Self:
+        """Rebuild a fitted model from :meth:`to_dict` output."""
+        version = payload.get("schema_version")
+        if version != SCHEMA_VERSION:
+            raise ModelFileError(
+                f"unsupported schema_version {version!r}; this clvmodel {__version__} reads "
+                f"version {SCHEMA_VERSION}."
+            )
+        params = payload.get("params")
+        if not isinstance(params, dict) or set(params) != set(cls.param_names):
+            raise ModelFileError(
+                f"a {cls.name} model file must have params {list(cls.param_names)}. "
+                f"Got {params!r} instead."
+            )
+        model = cls()
+        unit = payload.get("time_unit")
+        model.time_unit_ = check_unit(unit, "time_unit") if unit is not None else None
+        model.result_ = FitResult.from_dict(cls.name, cls.param_names, payload, model.time_unit_)
+        return model
+
+    @classmethod
+    def from_params(
+        cls, params: dict[str, float], *, time_unit: str | None = None
+    ) -> Self:
+        """A model with given parameters and no fit (for simulation or scoring with known values)."""
+        missing = set(cls.param_names) - set(params)
+        if missing:
+            raise InputError(f"{cls.__name__}.from_params needs {list(cls.param_names)}; missing {sorted(missing)}.")
+        k = len(cls.param_names)
+        model = cls()
+        model.time_unit_ = check_unit(time_unit, "time_unit") if time_unit is not None else None
+        model.result_ = FitResult(
+            model=cls.name,
+            param_names=cls.param_names,
+            params=np.array([float(params[n]) for n in cls.param_names]),
+            covariance=np.full((k, k), np.nan),
+            log_likelihood=float("nan"),
+            n_obs=0,
+            message="parameters given, not fitted",
+            time_unit=model.time_unit_,
+        )
+        return model
