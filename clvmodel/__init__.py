@@ -9,7 +9,7 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from .exceptions import (  # noqa: E402
+from .exceptions import (
     BoundaryWarning,
     CLVModelError,
     ConvergenceWarning,
@@ -21,9 +21,9 @@ from .exceptions import (  # noqa: E402
     NotFittedError,
     RejectedRowsWarning,
 )
-from .io import load_model, save_model  # noqa: E402
-from .models import BetaGeoModel, GammaGammaModel  # noqa: E402
-from .results import FitResult  # noqa: E402
+from .io import load_model, save_model
+from .models import BetaGeoModel, GammaGammaModel
+from .results import FitResult
 
 __all__ = [
     "BetaGeoModel",

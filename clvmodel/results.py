@@ -149,7 +149,11 @@ class FitResult:
 
     @classmethod
     def from_dict(
-        cls, model: str, param_names: tuple[str, ...], payload: dict[str, Any], time_unit: str | None
+        cls,
+        model: str,
+        param_names: tuple[str, ...],
+        payload: dict[str, Any],
+        time_unit: str | None,
     ) -> FitResult:
         """Rebuild from :meth:`to_dict` output (JSON nulls become NaN)."""
         params = np.array([payload["params"][n] for n in param_names], dtype=np.float64)

@@ -45,14 +45,18 @@ def customer_index(frame: pd.DataFrame) -> pd.Index:
     return index
 
 
-def _example(labels: pd.Index, bad: NDArray[np.bool_], detail: Sequence[NDArray[Any]], names: Sequence[str]) -> str:
+def _example(
+    labels: pd.Index, bad: NDArray[np.bool_], detail: Sequence[NDArray[Any]], names: Sequence[str]
+) -> str:
     i = int(np.flatnonzero(bad)[0])
     shown = ", ".join(f"{n}={np.asarray(d)[i]!r}" for n, d in zip(names, detail, strict=True))
     count = int(bad.sum())
     return f"Got {shown} for customer {labels[i]!r} ({count:,} row{'s' if count > 1 else ''} break this rule)."
 
 
-def numeric_column(frame: pd.DataFrame, name: str, labels: pd.Index | None = None) -> NDArray[np.float64]:
+def numeric_column(
+    frame: pd.DataFrame, name: str, labels: pd.Index | None = None
+) -> NDArray[np.float64]:
     """Column ``name`` as float64; non-numeric or missing values raise :class:`InputError`."""
     values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~np.isfinite(values)
@@ -60,8 +64,7 @@ def numeric_column(frame: pd.DataFrame, name: str, labels: pd.Index | None = Non
         labels = customer_index(frame) if labels is None else labels
         raw = frame[name].to_numpy()
         raise InputError(
-            f"The {name!r} column must hold finite numbers. "
-            + _example(labels, bad, [raw], [name])
+            f"The {name!r} column must hold finite numbers. " + _example(labels, bad, [raw], [name])
         )
     return values
 
@@ -95,28 +98,38 @@ def check_rfm(
     check_rule(
         (frequency < 0) | (frequency != np.floor(frequency)),
         "The 'frequency' column must hold whole numbers >= 0.",
-        labels, [frequency], ["frequency"],
+        labels,
+        [frequency],
+        ["frequency"],
     )
     if T is not None:
         check_rule(T <= 0, "The 'T' column must be > 0.", labels, [T], ["T"])
     if recency is not None:
-        check_rule(recency < 0, "The 'recency' column must be >= 0.", labels, [recency], ["recency"])
+        check_rule(
+            recency < 0, "The 'recency' column must be >= 0.", labels, [recency], ["recency"]
+        )
         if T is not None:
             check_rule(
                 recency > T * (1 + 1e-12),
                 "The 'recency' column must be <= 'T'.",
-                labels, [recency, T], ["recency", "T"],
+                labels,
+                [recency, T],
+                ["recency", "T"],
             )
         check_rule(
             (frequency == 0) & (recency != 0),
             "The 'recency' column must be 0 where 'frequency' is 0.",
-            labels, [frequency, recency], ["frequency", "recency"],
+            labels,
+            [frequency, recency],
+            ["frequency", "recency"],
         )
     if monetary_value is not None:
         check_rule(
             monetary_value < 0,
             "The 'monetary_value' column must be >= 0.",
-            labels, [monetary_value], ["monetary_value"],
+            labels,
+            [monetary_value],
+            ["monetary_value"],
         )
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from typing import Any
 
 from ..exceptions import ModelFileError
-from .base import BaseModel
+from .base import BaseModel, PurchaseModel
 from .bgnbd import BetaGeoModel
 from .gamma_gamma import GammaGammaModel
 
@@ -35,4 +35,12 @@ def model_from_dict(payload: dict[str, Any], expected: str | None = None) -> Bas
     return cls.from_dict(payload)
 
 
-__all__ = ["MODELS", "BaseModel", "BetaGeoModel", "GammaGammaModel", "get_model_class", "model_from_dict"]
+__all__ = [
+    "MODELS",
+    "BaseModel",
+    "BetaGeoModel",
+    "GammaGammaModel",
+    "PurchaseModel",
+    "get_model_class",
+    "model_from_dict",
+]

@@ -425,7 +425,9 @@ class BaseModel:
     def __repr__(self) -> str:
         if not hasattr(self, "result_"):
             return f"{type(self).__name__}()"
-        inner = ", ".join(f"{n}={v:.4g}" for n, v in zip(self.param_names, self.result_.params, strict=True))
+        inner = ", ".join(
+            f"{n}={v:.4g}" for n, v in zip(self.param_names, self.result_.params, strict=True)
+        )
         return f"{type(self).__name__}({inner}, log_likelihood={self.result_.log_likelihood:.2f})"
 
     # ------------------------------------------------------------ files
@@ -463,13 +465,13 @@ class BaseModel:
         return model
 
     @classmethod
-    def from_params(
-        cls, params: dict[str, float], *, time_unit: str | None = None
-    ) -> Self:
+    def from_params(cls, params: dict[str, float], *, time_unit: str | None = None) -> Self:
         """A model with given parameters and no fit (for simulation or scoring with known values)."""
         missing = set(cls.param_names) - set(params)
         if missing:
-            raise InputError(f"{cls.__name__}.from_params needs {list(cls.param_names)}; missing {sorted(missing)}.")
+            raise InputError(
+                f"{cls.__name__}.from_params needs {list(cls.param_names)}; missing {sorted(missing)}."
+            )
         k = len(cls.param_names)
         model = cls()
         model.time_unit_ = check_unit(time_unit, "time_unit") if time_unit is not None else None
@@ -484,3 +486,34 @@ class BaseModel:
             time_unit=model.time_unit_,
         )
         return model
+
+
+class PurchaseModel(BaseModel):
+    """A model of repeat purchases: labelled predictions on top of two array-level methods.
+
+    Subclasses implement :meth:`_expected_purchases` and :meth:`_p_alive` as pure functions
+    of the fitted parameters and the data arrays (in ``columns`` order); the public methods
+    validate the data once and label the result by customer id.
+    """
+
+    kind = "purchase"
+
+    def _expected_purchases(self, arrays: tuple[Array, ...], t: float) -> Array:
+        raise NotImplementedError
+
+    def _p_alive(self, arrays: tuple[Array, ...]) -> Array:
+        raise NotImplementedError
+
+    def p_alive(self, data: pd.DataFrame) -> pd.Series:
+        """P(alive) of each customer at the end of their observation period."""
+        arrays, labels = self._arrays(data)
+        return pd.Series(self._p_alive(arrays), index=labels, name="p_alive")
+
+    def expected_purchases(self, data: pd.DataFrame, *, t: float) -> pd.Series:
+        """Expected repeat purchases of each customer in the next ``t`` time units."""
+        if not np.isscalar(t) or not float(t) >= 0:
+            raise InputError(f"The 't' parameter must be a number >= 0. Got {t!r} instead.")
+        arrays, labels = self._arrays(data)
+        return pd.Series(
+            self._expected_purchases(arrays, float(t)), index=labels, name="expected_purchases"
+        )

@@ -8,12 +8,11 @@ functions of the parameters and arrays; :class:`BetaGeoModel` labels them by cus
 from __future__ import annotations
 
 import numpy as np
-import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 from scipy.special import betaln, expit, gammaln, hyp2f1
 
 from ..likelihoods import bgnbd_loglik
-from .base import Array, BaseModel
+from .base import Array, PurchaseModel
 
 PARAMS = ("r", "alpha", "a", "b")
 
@@ -22,11 +21,7 @@ def _log_death_odds(params: Array, x: Array, tx: Array, T: Array) -> Array:
     """log of ``δ(x>0) a/(b+x-1) ((α+T)/(α+t_x))^(r+x)``; -inf where x == 0."""
     r, alpha, a, b = params
     with np.errstate(divide="ignore", invalid="ignore"):
-        odds = (
-            np.log(a)
-            - np.log(b + x - 1.0)
-            + (r + x) * (np.log(alpha + T) - np.log(alpha + tx))
-        )
+        odds = np.log(a) - np.log(b + x - 1.0) + (r + x) * (np.log(alpha + T) - np.log(alpha + tx))
     return np.where(x > 0, odds, -np.inf)
 
 
@@ -38,8 +33,8 @@ def p_alive(params: Array, x: Array, tx: Array, T: Array) -> Array:
 def expected_purchases(params: Array, t: ArrayLike, x: Array, tx: Array, T: Array) -> Array:
     """E[X(T, T+t) | x, t_x, T], FHL (2005) eq. (10)::
 
-        (a+b+x-1)/(a-1) * [1 - ((α+T)/(α+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; t/(α+T+t))]
-        / (1 + δ(x>0) a/(b+x-1) ((α+T)/(α+t_x))^(r+x))
+    (a+b+x-1)/(a-1) * [1 - ((α+T)/(α+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; t/(α+T+t))]
+    / (1 + δ(x>0) a/(b+x-1) ((α+T)/(α+t_x))^(r+x))
     """
     r, alpha, a, b = params
     t = np.asarray(t, dtype=np.float64)
@@ -69,9 +64,13 @@ def probability_of_purchases(params: Array, t: ArrayLike, n: ArrayLike) -> Array
     log_q = np.log(t) - np.log(alpha + t)  # log(t/(α+t))
     log_p0 = r * (np.log(alpha) - np.log(alpha + t))  # log((α/(α+t))^r)
     first = np.exp(
-        betaln(a, b + n) - betaln(a, b)
-        + gammaln(r + n) - gammaln(r) - gammaln(n + 1.0)
-        + log_p0 + n * log_q
+        betaln(a, b + n)
+        - betaln(a, b)
+        + gammaln(r + n)
+        - gammaln(r)
+        - gammaln(n + 1.0)
+        + log_p0
+        + n * log_q
     )
     # Σ_{j<n} Γ(r+j)/(Γ(r) j!) (t/(α+t))^j, the NBD cdf up to n-1 without its p0 factor.
     top = int(np.max(n)) if n.size else 0
@@ -80,7 +79,9 @@ def probability_of_purchases(params: Array, t: ArrayLike, n: ArrayLike) -> Array
         j = np.arange(top, dtype=np.float64)
         shape = (top,) + (1,) * t.ndim
         jj = j.reshape(shape)
-        terms = np.exp(gammaln(r + jj) - gammaln(r) - gammaln(jj + 1.0) + jj * log_q[None] + log_p0[None])
+        terms = np.exp(
+            gammaln(r + jj) - gammaln(r) - gammaln(jj + 1.0) + jj * log_q[None] + log_p0[None]
+        )
         cum = np.cumsum(terms, axis=0)  # cum[k] = Σ_{j<=k}
         idx = np.clip(n.astype(np.intp) - 1, 0, top - 1)
         partial = np.take_along_axis(cum, idx[None], axis=0)[0]
@@ -89,7 +90,7 @@ def probability_of_purchases(params: Array, t: ArrayLike, n: ArrayLike) -> Array
     return out
 
 
-class BetaGeoModel(BaseModel):
+class BetaGeoModel(PurchaseModel):
     """BG/NBD purchase model (Fader, Hardie & Lee 2005), fitted by maximum likelihood.
 
     Parameters ``r, alpha`` (gamma heterogeneity of the purchase rate; ``alpha`` in the
@@ -104,7 +105,6 @@ class BetaGeoModel(BaseModel):
     """
 
     name = "bgnbd"
-    kind = "purchase"
     param_names = PARAMS
     columns = ("frequency", "recency", "T")
     _loglik = staticmethod(bgnbd_loglik)
@@ -114,19 +114,11 @@ class BetaGeoModel(BaseModel):
         rate = float(weights @ x) / max(float(weights @ T), 1e-12)  # repeat purchases per unit
         return np.array([1.0, 1.0 / max(rate, 1e-6), 1.0, 1.0])
 
-    def _labelled(self, values: NDArray[np.float64], labels: pd.Index, name: str) -> pd.Series:
-        return pd.Series(values, index=labels, name=name)
+    def _p_alive(self, arrays: tuple[Array, ...]) -> Array:
+        return p_alive(self._params(), *arrays)
 
-    def p_alive(self, data: pd.DataFrame) -> pd.Series:
-        """P(alive) at the end of each customer's observation period."""
-        (x, tx, T), labels = self._arrays(data)
-        return self._labelled(p_alive(self._params(), x, tx, T), labels, "p_alive")
-
-    def expected_purchases(self, data: pd.DataFrame, *, t: float) -> pd.Series:
-        """Expected repeat purchases of each customer in the next ``t`` time units."""
-        (x, tx, T), labels = self._arrays(data)
-        values = expected_purchases(self._params(), t, x, tx, T)
-        return self._labelled(values, labels, "expected_purchases")
+    def _expected_purchases(self, arrays: tuple[Array, ...], t: float) -> Array:
+        return expected_purchases(self._params(), t, *arrays)
 
     def expected_purchases_new_customer(self, t: ArrayLike) -> NDArray[np.float64]:
         """Expected repeat purchases in ``(0, t]`` of a customer acquired at 0."""

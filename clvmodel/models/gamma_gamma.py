@@ -8,7 +8,6 @@ from __future__ import annotations
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
 
 from ..exceptions import InputError
 from ..likelihoods import gamma_gamma_loglik
@@ -96,5 +95,3 @@ class GammaGammaModel(BaseModel):
         (x, m), _ = self._arrays(data)
         keep = x > 0
         return float(np.corrcoef(x[keep], m[keep])[0, 1]) if keep.sum() > 2 else float("nan")
-
-

@@ -1,0 +1,163 @@
+"""Discounted customer lifetime value from a purchase model and a spend model.
+
+Units are explicit: the horizon and step are in the purchase model's time unit, the discount
+rate is per year and converted with :func:`clvmodel.units.rate_per_unit`.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from .exceptions import InputError
+from .models.base import PurchaseModel
+from .models.gamma_gamma import GammaGammaModel
+from .units import check_unit, rate_per_unit
+
+
+def _grid(horizon: float, step: float) -> NDArray[np.float64]:
+    """Step ends ``step, 2 step, ..., horizon`` (the last one shortened to end at horizon)."""
+    if not horizon > 0:
+        raise InputError(f"The 'horizon' parameter must be > 0. Got {horizon!r} instead.")
+    if not step > 0:
+        raise InputError(f"The 'step' parameter must be > 0. Got {step!r} instead.")
+    n = int(np.ceil(horizon / step - 1e-9))
+    return np.minimum(step * np.arange(1, n + 1, dtype=np.float64), horizon)
+
+
+def _unit_of(purchase_model: PurchaseModel, data: pd.DataFrame) -> str | None:
+    model_unit = purchase_model.time_unit_
+    data_unit = data.attrs.get("time_unit")
+    if model_unit and data_unit and check_unit(data_unit) != model_unit:
+        raise InputError(
+            f"The data is in unit {data_unit!r} but the model was fitted in {model_unit!r}: "
+            f"summarise the data with freq={model_unit!r}."
+        )
+    return model_unit or (check_unit(data_unit) if data_unit else None)
+
+
+def discounted_purchases(
+    purchase_model: PurchaseModel,
+    data: pd.DataFrame,
+    *,
+    horizon: float,
+    discount_rate: float = 0.0,
+    step: float = 1.0,
+) -> pd.Series:
+    """Expected repeat purchases over ``(T, T + horizon]``, each step discounted.
+
+    ``Σ_k (E[X(t_k)] - E[X(t_{k-1})]) / (1 + d)^{t_k}`` with ``t_k = k * step`` (the last
+    step ending at ``horizon``) and ``d`` the annual ``discount_rate`` converted to the
+    model's unit. Purchases in a step are discounted from its end.
+    """
+    purchase_model._check_fitted()
+    unit = _unit_of(purchase_model, data)
+    if discount_rate != 0 and unit is None:
+        raise InputError(
+            "A discount rate needs a time unit: fit the model on a summary with a time unit "
+            "or pass time_unit= to fit."
+        )
+    d = rate_per_unit(discount_rate, unit) if discount_rate != 0 else 0.0
+    arrays, labels = purchase_model._arrays(data)
+    total = np.zeros(len(labels))
+    previous = np.zeros(len(labels))
+    for t in _grid(horizon, step):
+        cumulative = purchase_model._expected_purchases(arrays, float(t))
+        total += (cumulative - previous) * (1.0 + d) ** (-t)
+        previous = cumulative
+    return pd.Series(total, index=labels, name="discounted_purchases")
+
+
+def customer_lifetime_value(
+    purchase_model: PurchaseModel,
+    spend_model: GammaGammaModel,
+    data: pd.DataFrame,
+    *,
+    horizon: float,
+    discount_rate: float = 0.0,
+    margin: float = 1.0,
+    step: float = 1.0,
+) -> pd.Series:
+    """Discounted CLV of each customer over the next ``horizon`` time units.
+
+    ::
+
+        CLV_i = margin * E[M_i] * Σ_{k=1..K} (E[X_i(t_k)] - E[X_i(t_{k-1})]) / (1 + d)^{t_k}
+
+    where ``t_k = min(k * step, horizon)``, ``E[X_i(t)]`` is the purchase model's expected
+    repeat purchases in the next ``t`` units, ``E[M_i]`` the spend model's expected spend per
+    purchase, and ``d = (1 + discount_rate)^(unit / year) - 1`` the annual rate converted to
+    the model's time unit (a year is 365.25 days; no 30-day months).
+
+    Parameters
+    ----------
+    purchase_model : PurchaseModel
+        Fitted purchase model (BG/NBD, ...); fixes the time unit.
+    spend_model : GammaGammaModel
+        Fitted spend model.
+    data : DataFrame
+        Summary with the purchase model's columns and ``monetary_value``.
+    horizon : float
+        How far ahead, in the purchase model's time unit.
+    discount_rate : float
+        Annual discount rate (0.1 = 10 % a year).
+    margin : float
+        Profit margin applied to spend (1 = revenue).
+    step : float
+        Discounting step, in the model's time unit.
+
+    Returns
+    -------
+    Series
+        CLV by customer id, named ``clv``.
+    """
+    if not np.isfinite(margin):
+        raise InputError(f"The 'margin' parameter must be a finite number. Got {margin!r}.")
+    purchases = discounted_purchases(
+        purchase_model, data, horizon=horizon, discount_rate=discount_rate, step=step
+    )
+    spend = spend_model.expected_spend(data)
+    return (margin * spend * purchases).rename("clv")
+
+
+def score(
+    purchase_model: PurchaseModel,
+    data: pd.DataFrame,
+    *,
+    horizon: float,
+    spend_model: GammaGammaModel | None = None,
+    discount_rate: float = 0.0,
+    margin: float = 1.0,
+    step: float = 1.0,
+) -> pd.DataFrame:
+    """One row per customer: the summary columns, P(alive), expected purchases and CLV.
+
+    Columns: ``customer_id``, the purchase model's columns, ``p_alive``,
+    ``expected_purchases`` (undiscounted, next ``horizon`` units) and, with a spend model,
+    ``expected_spend`` and ``clv`` (see :func:`customer_lifetime_value`). ``data`` is not
+    modified.
+    """
+    arrays, labels = purchase_model._arrays(data)
+    _unit_of(purchase_model, data)
+    out = pd.DataFrame(
+        dict(zip(purchase_model.columns, arrays, strict=True)),
+        index=labels,
+    )
+    if "frequency" in out:
+        out["frequency"] = out["frequency"].astype(np.int64)
+    out["p_alive"] = purchase_model._p_alive(arrays)
+    out["expected_purchases"] = purchase_model._expected_purchases(arrays, float(horizon))
+    if spend_model is not None:
+        out["expected_spend"] = spend_model.expected_spend(data).to_numpy()
+        out["clv"] = customer_lifetime_value(
+            purchase_model,
+            spend_model,
+            data,
+            horizon=horizon,
+            discount_rate=discount_rate,
+            margin=margin,
+            step=step,
+        ).to_numpy()
+    out.index.name = "customer_id"
+    return out.reset_index()

@@ -1,0 +1,180 @@
+"""Samplers from each model's generative story: for tests, parameter recovery and demos.
+
+Every sampler takes a :class:`numpy.random.Generator` (or a seed) and returns plain pandas
+objects; nothing here fits or predicts.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+
+from .units import unit_days
+
+Seed = int | np.random.Generator | None
+
+
+def _rng(seed: Seed) -> np.random.Generator:
+    return seed if isinstance(seed, np.random.Generator) else np.random.default_rng(seed)
+
+
+def _ages(n: int, T: ArrayLike) -> NDArray[np.float64]:
+    T = np.broadcast_to(np.asarray(T, dtype=np.float64), (n,)).copy()
+    if np.any(T <= 0):
+        raise ValueError("T must be > 0")
+    return T
+
+
+def _order_stat_times(
+    x: NDArray[np.int64],
+    n_events: NDArray[np.int64],
+    T: NDArray[np.float64],
+    rng: np.random.Generator,
+) -> NDArray[np.float64]:
+    """Time of the x-th of n uniform events on (0, T]: T * Beta(x, n - x + 1); 0 where x == 0."""
+    has = x > 0
+    out = np.zeros_like(T)
+    out[has] = T[has] * rng.beta(x[has], n_events[has] - x[has] + 1)
+    return out
+
+
+def bgnbd_summary(
+    n_customers: int,
+    *,
+    r: float,
+    alpha: float,
+    a: float,
+    b: float,
+    T: ArrayLike,
+    seed: Seed = None,
+) -> pd.DataFrame:
+    """Simulate RFM summaries from the BG/NBD story (Fader, Hardie & Lee 2005).
+
+    Each customer buys at Poisson rate λ ~ Gamma(r, rate α) from time 0 (the first
+    purchase) and, after each repeat purchase, drops out with probability p ~ Beta(a, b).
+
+    Parameters
+    ----------
+    n_customers : int
+        Number of customers.
+    r, alpha, a, b : float
+        BG/NBD parameters (``alpha`` in the unit of ``T``).
+    T : float or array
+        Observation length of each customer.
+    seed : int or Generator, optional
+        Random source.
+
+    Returns
+    -------
+    DataFrame
+        ``frequency, recency, T`` plus the latent ``lambda_``, ``p_`` and ``alive``, indexed
+        by ``customer_id`` 0..n-1.
+    """
+    rng = _rng(seed)
+    T_ = _ages(n_customers, T)
+    lam = rng.gamma(r, 1.0 / alpha, n_customers)
+    p = rng.beta(a, b, n_customers)
+    n_events = rng.poisson(lam * T_)
+    # Repeat purchases made before dropping out: the customer dies right after purchase K,
+    # K ~ Geometric(p) on {1, 2, ...}.
+    k = rng.geometric(np.clip(p, 1e-300, 1.0))
+    x = np.minimum(n_events, k)
+    recency = _order_stat_times(x, n_events, T_, rng)
+    frame = pd.DataFrame(
+        {
+            "frequency": x.astype(np.int64),
+            "recency": recency,
+            "T": T_,
+            "lambda_": lam,
+            "p_": p,
+            "alive": n_events < k,
+        },
+        index=pd.RangeIndex(n_customers, name="customer_id"),
+    )
+    return frame
+
+
+def gamma_gamma_spend(
+    frequency: ArrayLike,
+    *,
+    p: float,
+    q: float,
+    gamma: float,
+    seed: Seed = None,
+) -> NDArray[np.float64]:
+    """Mean spend over ``frequency`` transactions under the Gamma-Gamma story.
+
+    ν ~ Gamma(q, rate γ) per customer; each transaction ~ Gamma(p, rate ν); the mean of x
+    of them is Gamma(px, rate xν). Customers with ``frequency == 0`` get 0.
+    """
+    rng = _rng(seed)
+    x = np.asarray(frequency, dtype=np.float64)
+    nu = rng.gamma(q, 1.0 / gamma, x.shape)
+    out = np.zeros_like(x)
+    has = x > 0
+    out[has] = rng.gamma(p * x[has], 1.0 / (x[has] * nu[has]))
+    return out
+
+
+def bgnbd_transactions(
+    n_customers: int,
+    *,
+    r: float,
+    alpha: float,
+    a: float,
+    b: float,
+    p: float,
+    q: float,
+    gamma: float,
+    start: str = "2024-01-01",
+    acquisition_days: int = 84,
+    observation_end: str = "2025-06-30",
+    unit: str = "W",
+    seed: Seed = None,
+) -> pd.DataFrame:
+    """Simulate a transaction log from BG/NBD purchases and Gamma-Gamma spend.
+
+    Customers are acquired uniformly over ``acquisition_days`` from ``start`` (their first
+    purchase) and observed to ``observation_end``. BG/NBD rates are per ``unit``. Purchase
+    times are continuous and then rounded down to the calendar day, as a real log would be,
+    so same-day purchases occur and merge in the RFM summary.
+
+    Returns
+    -------
+    DataFrame
+        ``customer_id`` (strings ``C000001``...), ``date`` (datetime64), ``amount``.
+    """
+    rng = _rng(seed)
+    day = unit_days(unit)
+    t0 = pd.Timestamp(start)
+    end = pd.Timestamp(observation_end)
+    first_day = rng.integers(0, acquisition_days, n_customers)
+    T_days = (end - t0).days - first_day
+    lam = rng.gamma(r, 1.0 / alpha, n_customers) / day  # per day
+    drop = rng.beta(a, b, n_customers)
+    nu = rng.gamma(q, 1.0 / gamma, n_customers)
+    n_events = rng.poisson(lam * T_days)
+    k = rng.geometric(np.clip(drop, 1e-300, 1.0))
+    x = np.minimum(n_events, k)
+    # The first x of n_events sorted uniforms on (0, T): draw all, sort within customer.
+    owner = np.repeat(np.arange(n_customers), n_events)
+    u = rng.random(owner.size) * np.repeat(T_days, n_events)
+    order = np.lexsort((u, owner))
+    owner, u = owner[order], u[order]
+    rank = np.arange(owner.size) - np.repeat(np.cumsum(n_events) - n_events, n_events)
+    keep = rank < x[owner]
+    owner, u = owner[keep], u[keep]
+    cust = np.concatenate([np.arange(n_customers), owner])
+    offset = np.concatenate([np.zeros(n_customers), u])
+    days = first_day[cust] + np.floor(offset).astype(np.int64)
+    amount = rng.gamma(p, 1.0 / nu[cust])
+    ids = np.char.add("C", np.char.zfill(np.arange(1, n_customers + 1).astype(str), 6))
+    frame = pd.DataFrame(
+        {
+            "customer_id": ids[cust],
+            "date": t0 + pd.to_timedelta(days, unit="D"),
+            "amount": np.round(amount, 2),
+        }
+    )
+    return frame.sort_values(["date", "customer_id"], kind="stable").reset_index(drop=True)
