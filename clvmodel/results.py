@@ -115,7 +115,8 @@ class FitResult:
         head = (
             f"{self.model} fitted on {self.n_obs:,} customers"
             + (f" (time unit {self.time_unit})" if self.time_unit else "")
-            + f"\nlog-likelihood {self.log_likelihood:.4f}   AIC {self.aic:.2f}   BIC {self.bic:.2f}"
+            + f"\nlog-likelihood {self.log_likelihood:.4f}"
+            + f"   AIC {self.aic:.2f}   BIC {self.bic:.2f}"
             + ("" if self.converged else f"\nNOT CONVERGED: {self.message}")
         )
         lines = [head, self.summary().to_string(float_format=lambda v: f"{v:.6g}")]

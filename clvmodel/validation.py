@@ -51,7 +51,8 @@ def _example(
     i = int(np.flatnonzero(bad)[0])
     shown = ", ".join(f"{n}={np.asarray(d)[i]!r}" for n, d in zip(names, detail, strict=True))
     count = int(bad.sum())
-    return f"Got {shown} for customer {labels[i]!r} ({count:,} row{'s' if count > 1 else ''} break this rule)."
+    rows = f"{count:,} row{'s' if count > 1 else ''}"
+    return f"Got {shown} for customer {labels[i]!r} ({rows} break this rule)."
 
 
 def numeric_column(

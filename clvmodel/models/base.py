@@ -229,7 +229,7 @@ def maximize_likelihood(
         params=theta,
         covariance=covariance,
         log_likelihood=value * total_w,
-        n_obs=int(round(total_w)),
+        n_obs=round(total_w),
         converged=converged,
         message=message,
         n_iter=int(opt.nit),
@@ -466,11 +466,12 @@ class BaseModel:
 
     @classmethod
     def from_params(cls, params: dict[str, float], *, time_unit: str | None = None) -> Self:
-        """A model with given parameters and no fit (for simulation or scoring with known values)."""
+        """A model with given parameters and no fit (for simulation or known-value scoring)."""
         missing = set(cls.param_names) - set(params)
         if missing:
             raise InputError(
-                f"{cls.__name__}.from_params needs {list(cls.param_names)}; missing {sorted(missing)}."
+                f"{cls.__name__}.from_params needs {list(cls.param_names)}; "
+                f"missing {sorted(missing)}."
             )
         k = len(cls.param_names)
         model = cls()

@@ -62,7 +62,7 @@ class GammaGammaModel(BaseModel):
                 f"monetary_value={m[i]!r} for customer {labels[i]!r} "
                 f"({int(bad.sum()):,} rows break this rule)."
             )
-        self.n_excluded_ = int(round(float(weights[~repeat].sum())))
+        self.n_excluded_ = round(float(weights[~repeat].sum()))
         notes = []
         if self.n_excluded_:
             notes.append(
