@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from scipy.stats import norm
+from scipy.special import ndtri
 
 
 @dataclass(frozen=True)
@@ -77,7 +77,7 @@ class FitResult:
 
     def conf_int(self, level: float = 0.95) -> pd.DataFrame:
         """Wald intervals ``estimate ± z * se`` at ``level``."""
-        z = float(norm.ppf(0.5 + level / 2.0))
+        z = float(ndtri(0.5 + level / 2.0))
         se = self.standard_errors
         return pd.DataFrame(
             {"lower": self.params - z * se, "upper": self.params + z * se},
