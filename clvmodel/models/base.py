@@ -48,12 +48,18 @@ def collapse_rows(columns: Sequence[Array], weights: Array) -> tuple[tuple[Array
     Customers of the same cohort with no repeat purchase share ``(0, 0, T)``: a real data
     set of a million customers often has a few thousand distinct rows.
     """
-    stacked = np.column_stack(columns)
-    uniq, inverse = np.unique(stacked, axis=0, return_inverse=True)
-    if len(uniq) > 0.8 * len(stacked):
-        return tuple(np.asarray(c, dtype=np.float64) for c in columns), weights
-    w = np.bincount(inverse.ravel(), weights=weights, minlength=len(uniq))
-    return tuple(np.ascontiguousarray(uniq[:, j]) for j in range(uniq.shape[1])), w
+    cols = [np.asarray(c, dtype=np.float64) for c in columns]
+    order = np.lexsort(cols[::-1])
+    sorted_cols = [c[order] for c in cols]
+    new_group = np.zeros(len(order), dtype=bool)
+    new_group[0] = True
+    for c in sorted_cols:
+        new_group[1:] |= c[1:] != c[:-1]
+    starts = np.flatnonzero(new_group)
+    if len(starts) > 0.8 * len(order):
+        return tuple(cols), weights
+    w = np.add.reduceat(np.asarray(weights, dtype=np.float64)[order], starts)
+    return tuple(c[starts] for c in sorted_cols), w
 
 
 def _numeric_gradient(f: Callable[[Array], float], theta: Array, h: float = 1e-6) -> Array:
