@@ -91,7 +91,8 @@ def check_rfm(
 ) -> None:
     """Check the rules an RFM summary obeys; raise :class:`InputError` on the first broken one.
 
-    frequency is a whole number >= 0; 0 <= recency <= T; T > 0; recency is 0 when frequency
+    frequency is a whole number >= 0; 0 <= recency <= T (T is 0 for a customer first
+    seen at the observation end); recency is 0 when frequency
     is 0; monetary_value >= 0.
     """
     if frequency.size == 0:
@@ -104,7 +105,7 @@ def check_rfm(
         ["frequency"],
     )
     if T is not None:
-        check_rule(T <= 0, "The 'T' column must be > 0.", labels, [T], ["T"])
+        check_rule(T < 0, "The 'T' column must be >= 0.", labels, [T], ["T"])
     if recency is not None:
         check_rule(
             recency < 0, "The 'recency' column must be >= 0.", labels, [recency], ["recency"]

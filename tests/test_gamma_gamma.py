@@ -53,10 +53,18 @@ def test_recovers_simulated_parameters() -> None:
 
 
 def test_spend_rules(cdnow) -> None:
-    broken = cdnow.copy()
-    broken.loc[broken["frequency"] > 0, "monetary_value"] = 0.0
-    with pytest.raises(InputError, match="must be > 0 where 'frequency' > 0"):
-        GammaGammaModel().fit(broken)
+    zero = cdnow.copy()
+    zero.loc[zero.index[:2], "monetary_value"] = 0.0  # customers 1 and 2 are repeat buyers
+    model = GammaGammaModel().fit(zero)
+    assert model.n_customers_ == GAMMA_GAMMA_CDNOW_N - 2
+    assert model.n_excluded_ == 2357 - GAMMA_GAMMA_CDNOW_N + 2
+    assert any(
+        "2 customers with repeat purchases but mean spend <= 0 left out" in n
+        for n in model.result_.notes
+    )
+    zero.loc[zero["frequency"] > 0, "monetary_value"] = 0.0
+    with pytest.raises(InputError, match="frequency > 0 and monetary_value > 0"):
+        GammaGammaModel().fit(zero)
     low_q = GammaGammaModel.from_params({"p": 1.0, "q": 0.9, "gamma": 1.0})
     with pytest.raises(InputError, match="q > 1"):
         low_q.expected_spend(cdnow)

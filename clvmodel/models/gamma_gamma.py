@@ -33,10 +33,15 @@ def expected_spend(params: Array, x: Array, m: Array) -> Array:
     return p * (g + x * mbar) / (p * x + q - 1.0)
 
 
+def _customers(n: int) -> str:
+    return f"{n:,} customer{'' if n == 1 else 's'}"
+
+
 class GammaGammaModel(BaseModel):
     """Gamma-Gamma model of spend per transaction (Fader & Hardie 2013).
 
-    Fitted on customers with ``frequency > 0``; ``n_excluded_`` says how many were left out.
+    Fitted on customers with ``frequency > 0`` and ``monetary_value > 0`` (the model's
+    support); ``n_excluded_`` says how many were left out and ``result_.notes`` why.
     The model assumes spend is independent of purchase frequency; check the correlation
     with :meth:`frequency_spend_correlation` before relying on it.
     """
@@ -52,28 +57,28 @@ class GammaGammaModel(BaseModel):
     def _fit_arrays(
         self, data: pd.DataFrame, weights: Array
     ) -> tuple[tuple[Array, ...], Array, list[str]]:
-        (x, m), labels = self._arrays(data)
+        (x, m), _ = self._arrays(data)
         repeat = x > 0
-        bad = repeat & (m <= 0)
-        if bad.any():
-            i = int(np.flatnonzero(bad)[0])
-            raise InputError(
-                f"The 'monetary_value' column must be > 0 where 'frequency' > 0. Got "
-                f"monetary_value={m[i]!r} for customer {labels[i]!r} "
-                f"({int(bad.sum()):,} rows break this rule)."
-            )
-        self.n_excluded_ = round(float(weights[~repeat].sum()))
+        used = repeat & (m > 0)
+        no_repeat = round(float(weights[~repeat].sum()))
+        no_spend = round(float(weights[repeat & ~used].sum()))
+        self.n_excluded_ = no_repeat + no_spend
         notes = []
-        if self.n_excluded_:
+        if no_repeat:
             notes.append(
-                f"{self.n_excluded_:,} customers with no repeat purchase (frequency 0) were "
-                f"left out of the fit"
+                f"{_customers(no_repeat)} with no repeat purchase (frequency 0) left out of the fit"
             )
-        if not repeat.any():
+        if no_spend:
+            notes.append(
+                f"{_customers(no_spend)} with repeat purchases but mean spend <= 0 left out "
+                f"of the fit (the model needs positive spend)"
+            )
+        if not used.any():
             raise InputError(
-                "Gamma-Gamma needs customers with frequency > 0 (repeat purchases); there are none."
+                "Gamma-Gamma needs customers with frequency > 0 and monetary_value > 0; "
+                "there are none."
             )
-        return (x[repeat], m[repeat]), weights[repeat], notes
+        return (x[used], m[used]), weights[used], notes
 
     def _default_initial(self, arrays: tuple[Array, ...], weights: Array) -> Array:
         _, m = arrays
