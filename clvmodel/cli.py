@@ -1,0 +1,284 @@
+"""The ``clvmodel`` command: fit, score, run and demo over CSV/Parquet files.
+
+``main(argv) -> int`` runs in-process (tests call it directly) and returns an
+:class:`ExitStatus`; failures a user can act on print one line to stderr. Each command
+imports only what it needs: ``fit`` on a summary file never loads DuckDB or matplotlib.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from collections.abc import Sequence
+from enum import IntEnum
+from pathlib import Path
+from typing import TextIO
+
+from . import __version__
+from .exceptions import CLVModelError, FitError, InputError, ModelFileError
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DEMO_DATA = REPO_ROOT / "data" / "cdnow_transactions.csv.gz"
+DEMO_OUT = Path("reports") / "demo"
+DEMO_CALIBRATION_END = "1997-09-30"
+
+
+class ExitStatus(IntEnum):
+    """Exit codes of the ``clvmodel`` command."""
+
+    OK = 0
+    ERROR = 1
+    USAGE = 2
+    INPUT_ERROR = 3
+    FIT_ERROR = 4
+    MODEL_FILE_ERROR = 5
+
+
+def _model_keys() -> list[str]:
+    from .models import MODELS
+
+    return sorted(MODELS)
+
+
+def _add_input_options(p: argparse.ArgumentParser, *, freq_default: str | None) -> None:
+    p.add_argument(
+        "--freq",
+        default=freq_default,
+        help="time unit: D, W, M (365.25/12 days) or Y (365.25 days)"
+        + (f"; default {freq_default}" if freq_default else "; default: the model's unit"),
+    )
+    p.add_argument("--customer-col", default="customer_id", help="customer id column")
+    p.add_argument("--date-col", default="date", help="transaction date column")
+    p.add_argument("--amount-col", default="amount", help="transaction amount column")
+    p.add_argument("--date-format", default=None, help="strptime format of non-ISO dates")
+    p.add_argument("--observation-end", default=None, help="end of observation (ISO date)")
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The argument parser of the ``clvmodel`` command."""
+    parser = argparse.ArgumentParser(
+        prog="clvmodel",
+        description="Customer-lifetime-value models from transaction logs.",
+    )
+    parser.add_argument("--version", action="version", version=f"clvmodel {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+
+    fit = sub.add_parser("fit", help="fit a model to a transaction log or an RFM summary")
+    fit.add_argument("input", help="transaction log or summary (CSV or Parquet)")
+    fit.add_argument("--model", required=True, choices=_model_keys(), help="model to fit")
+    fit.add_argument("--out", required=True, help="model file to write (JSON)")
+    _add_input_options(fit, freq_default="W")
+
+    sc = sub.add_parser("score", help="score customers with fitted models")
+    sc.add_argument("input", help="transaction log or summary (CSV or Parquet)")
+    sc.add_argument("--model", required=True, help="purchase model file (JSON)")
+    sc.add_argument("--spend-model", default=None, help="spend model file (JSON), for CLV")
+    sc.add_argument(
+        "--horizon", required=True, type=float, help="prediction horizon in the model's unit"
+    )
+    sc.add_argument("--discount-rate", type=float, default=0.0, help="annual discount rate")
+    sc.add_argument("--margin", type=float, default=1.0, help="profit margin on spend")
+    sc.add_argument(
+        "--step", type=float, default=1.0, help="CLV discounting step in the model's unit"
+    )
+    sc.add_argument("--out", required=True, help="scores file (.csv or .parquet)")
+    _add_input_options(sc, freq_default=None)
+
+    run = sub.add_parser("run", help="the whole pipeline: summary, fits, scores, figures")
+    run.add_argument("input", help="transaction log (CSV or Parquet)")
+    run.add_argument("--out", required=True, help="output folder")
+    _add_run_options(run)
+
+    demo = sub.add_parser("demo", help="run the pipeline on the bundled CDNOW data")
+    demo.add_argument("--out", default=str(DEMO_OUT), help=f"output folder (default {DEMO_OUT})")
+    return parser
+
+
+def _add_run_options(p: argparse.ArgumentParser) -> None:
+    _add_input_options(p, freq_default="W")
+    p.add_argument("--calibration-end", default=None, help="end of the calibration period")
+    p.add_argument("--model", default="bgnbd", help="purchase model (default bgnbd)")
+    p.add_argument("--horizon", type=float, default=None, help="CLV horizon (default 1 year)")
+    p.add_argument("--discount-rate", type=float, default=0.0, help="annual discount rate")
+    p.add_argument("--margin", type=float, default=1.0, help="profit margin on spend")
+
+
+def _say(stream: TextIO, message: str) -> None:
+    stream.write(message + "\n")
+    stream.flush()
+
+
+def _write_rejects_beside(loaded: object, out: Path, err: TextIO) -> None:
+    result = getattr(loaded, "result", None)
+    if result is None:
+        return
+    from .data import write_rejects
+
+    name = out.name.split(".")[0]
+    path = out.with_name(f"{name}.rejects.csv")
+    write_rejects(result, path)
+    ledger = result.ledger
+    _say(
+        err,
+        f"read {ledger.input_rows:,} rows: {ledger.used_rows:,} used, "
+        f"{ledger.rejected_rows:,} rejected (see {path})",
+    )
+
+
+def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .inputs import load_input
+    from .io import save_model
+    from .models import get_model_class
+
+    cls = get_model_class(args.model)
+    target = Path(args.out)
+    started = time.perf_counter()
+    loaded = load_input(
+        args.input,
+        freq=args.freq,
+        customer_col=args.customer_col,
+        date_col=args.date_col,
+        amount_col=args.amount_col if cls.kind == "spend" else None,
+        date_format=args.date_format,
+        observation_end=args.observation_end,
+    )
+    _write_rejects_beside(loaded, target, err)
+    model = cls().fit(loaded.summary)
+    save_model(model, target)
+    _say(out, str(model.result_))
+    _say(err, f"wrote {target} ({time.perf_counter() - started:.2f} s)")
+    return ExitStatus.OK
+
+
+def _cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .clv import score
+    from .inputs import load_input
+    from .io import load_model, write_frame
+
+    purchase = load_model(args.model, expected="purchase")
+    spend = load_model(args.spend_model, expected="spend") if args.spend_model else None
+    unit = purchase.time_unit_
+    if args.freq is not None and unit is not None and args.freq.upper() != unit:
+        raise InputError(
+            f"--freq {args.freq!r} differs from the unit the model was fitted in ({unit!r}); "
+            f"omit --freq or refit."
+        )
+    target = Path(args.out)
+    loaded = load_input(
+        args.input,
+        freq=args.freq or unit,
+        customer_col=args.customer_col,
+        date_col=args.date_col,
+        amount_col=args.amount_col if spend is not None else None,
+        date_format=args.date_format,
+        observation_end=args.observation_end,
+    )
+    _write_rejects_beside(loaded, target, err)
+    scores = score(
+        purchase,
+        loaded.summary,
+        horizon=args.horizon,
+        spend_model=spend,
+        discount_rate=args.discount_rate,
+        margin=args.margin,
+        step=args.step,
+    )
+    write_frame(scores, target)
+    _say(err, f"wrote {len(scores):,} scores to {target}")
+    return ExitStatus.OK
+
+
+def _run(args: argparse.Namespace, source: str, out_dir: str, err: TextIO) -> int:
+    from .pipeline import RunConfig, run_pipeline
+
+    config = RunConfig(
+        customer_col=args.customer_col,
+        date_col=args.date_col,
+        amount_col=args.amount_col or None,
+        date_format=args.date_format,
+        freq=args.freq,
+        observation_end=args.observation_end,
+        calibration_end=args.calibration_end,
+        purchase_model=args.model,
+        horizon=args.horizon,
+        discount_rate=args.discount_rate,
+        margin=args.margin,
+    )
+    run_pipeline(source, out_dir, config, log=lambda m: _say(err, m))
+    _say(err, f"run written to {out_dir}")
+    return ExitStatus.OK
+
+
+def _cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    return _run(args, args.input, args.out, err)
+
+
+def _cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    if not DEMO_DATA.exists():
+        raise InputError(f"The bundled demo data {DEMO_DATA} is missing (run from a clone).")
+    demo_args = build_parser().parse_args(
+        [
+            "run",
+            str(DEMO_DATA),
+            "--out",
+            args.out,
+            "--freq",
+            "W",
+            "--calibration-end",
+            DEMO_CALIBRATION_END,
+            "--horizon",
+            "52",
+            "--discount-rate",
+            "0.1",
+        ]
+    )
+    return _run(demo_args, str(DEMO_DATA), args.out, err)
+
+
+COMMANDS = {"fit": _cmd_fit, "score": _cmd_score, "run": _cmd_run, "demo": _cmd_demo}
+
+
+def main(
+    argv: Sequence[str] | None = None,
+    *,
+    stdout: TextIO | None = None,
+    stderr: TextIO | None = None,
+) -> int:
+    """Run the ``clvmodel`` command and return its exit status.
+
+    Parameters
+    ----------
+    argv : sequence of str, optional
+        Arguments without the program name (default: ``sys.argv[1:]``).
+    stdout, stderr : text streams, optional
+        Where results and messages go (default: the process's own).
+    """
+    out = stdout or sys.stdout
+    err = stderr or sys.stderr
+    parser = build_parser()
+    try:
+        args = parser.parse_args(argv)
+    except SystemExit as exc:  # argparse exits on --help, --version and usage errors
+        return int(exc.code or 0)
+    try:
+        return int(COMMANDS[args.command](args, out, err))
+    except FitError as exc:
+        _say(err, f"clvmodel {args.command}: fit failed: {exc}")
+        return ExitStatus.FIT_ERROR
+    except ModelFileError as exc:
+        _say(err, f"clvmodel {args.command}: {exc}")
+        return ExitStatus.MODEL_FILE_ERROR
+    except (CLVModelError, ValueError) as exc:
+        _say(err, f"clvmodel {args.command}: {exc}")
+        return ExitStatus.INPUT_ERROR
+    except OSError as exc:
+        _say(
+            err,
+            f"clvmodel {args.command}: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
+        )
+        return ExitStatus.INPUT_ERROR
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())
