@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import sys
 import time
+import warnings
 from collections.abc import Sequence
 from enum import IntEnum
 from pathlib import Path
@@ -261,8 +262,14 @@ def main(
         args = parser.parse_args(argv)
     except SystemExit as exc:  # argparse exits on --help, --version and usage errors
         return int(exc.code or 0)
+
+    def show(message, category, *_args: object, **_kw: object) -> None:  # type: ignore[no-untyped-def]
+        _say(err, f"clvmodel {args.command}: warning ({category.__name__}): {message}")
+
     try:
-        return int(COMMANDS[args.command](args, out, err))
+        with warnings.catch_warnings():
+            warnings.showwarning = show
+            return int(COMMANDS[args.command](args, out, err))
     except FitError as exc:
         _say(err, f"clvmodel {args.command}: fit failed: {exc}")
         return ExitStatus.FIT_ERROR

@@ -105,7 +105,7 @@ def read_summary(
         frame = pd.read_parquet(path)
     else:
         frame = pd.read_csv(path, dtype={id_col: str} if id_col else None)
-    if id_col:
+    if id_col and id_col in frame.columns:  # a Parquet index comes back as the index
         frame = frame.set_index(id_col)
     frame.index.name = "customer_id"
     if time_unit is not None:

@@ -1,0 +1,177 @@
+"""The clvmodel command, run in-process through main(argv)."""
+
+from __future__ import annotations
+
+import io
+import json
+import subprocess
+import sys
+
+import pandas as pd
+import pytest
+from reference import BGNBD_CDNOW, BGNBD_CDNOW_LL, GAMMA_GAMMA_CDNOW
+
+from clvmodel.cli import ExitStatus, main
+
+
+def run(*argv: str) -> tuple[int, str, str]:
+    out, err = io.StringIO(), io.StringIO()
+    code = main(list(map(str, argv)), stdout=out, stderr=err)
+    return code, out.getvalue(), err.getvalue()
+
+
+def test_fit_reproduces_published_estimates(tmp_path, cdnow_summary_path) -> None:
+    code, out, _ = run("fit", cdnow_summary_path, "--model", "bgnbd", "--out", tmp_path / "bg.json")
+    assert code == ExitStatus.OK
+    assert "log-likelihood -9582.4" in out
+    model = json.loads((tmp_path / "bg.json").read_text())
+    assert model["model"] == "bgnbd" and model["time_unit"] == "W"
+    for name, value in BGNBD_CDNOW.items():
+        assert model["params"][name] == pytest.approx(value, abs=5e-4)
+    assert model["log_likelihood"] == pytest.approx(BGNBD_CDNOW_LL, abs=0.05)
+    assert model["n_customers"] == 2357
+
+    code, _, _ = run(
+        "fit", cdnow_summary_path, "--model", "gamma-gamma", "--out", tmp_path / "gg.json"
+    )
+    assert code == ExitStatus.OK
+    gg = json.loads((tmp_path / "gg.json").read_text())["params"]
+    assert gg["p"] == pytest.approx(GAMMA_GAMMA_CDNOW["p"], abs=5e-3)
+    assert gg["q"] == pytest.approx(GAMMA_GAMMA_CDNOW["q"], abs=5e-3)
+    assert gg["gamma"] == pytest.approx(GAMMA_GAMMA_CDNOW["gamma"], abs=1e-2)
+
+
+def test_fit_on_a_summary_does_not_import_duckdb_or_matplotlib(tmp_path, cdnow_summary_path):
+    code = (
+        "import sys; from clvmodel.cli import main; "
+        f"rc = main(['fit', {str(cdnow_summary_path)!r}, '--model', 'bgnbd', "
+        f"'--out', {str(tmp_path / 'm.json')!r}]); "
+        "print(rc, 'duckdb' in sys.modules, 'matplotlib' in sys.modules)"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.strip().splitlines()[-1] == "0 False False", result.stderr
+
+
+def test_score_writes_one_row_per_customer(tmp_path, cdnow_summary_path) -> None:
+    run("fit", cdnow_summary_path, "--model", "bgnbd", "--out", tmp_path / "bg.json")
+    run("fit", cdnow_summary_path, "--model", "gamma-gamma", "--out", tmp_path / "gg.json")
+    code, _, err = run(
+        "score",
+        cdnow_summary_path,
+        "--model",
+        tmp_path / "bg.json",
+        "--spend-model",
+        tmp_path / "gg.json",
+        "--horizon",
+        39,
+        "--discount-rate",
+        0.1,
+        "--out",
+        tmp_path / "scores.parquet",
+    )
+    assert code == ExitStatus.OK, err
+    scores = pd.read_parquet(tmp_path / "scores.parquet")
+    assert list(scores.columns) == [
+        "customer_id",
+        "frequency",
+        "recency",
+        "T",
+        "p_alive",
+        "expected_purchases",
+        "expected_spend",
+        "clv",
+    ]
+    assert len(scores) == 2357
+    assert scores["customer_id"].iloc[0] == "1"
+    # The published customer (x=2, t_x=30.43, T=38.86) expects 1.226 purchases in 39 weeks.
+    assert scores.loc[scores["customer_id"] == "1", "expected_purchases"].item() == pytest.approx(
+        1.226, abs=5e-4
+    )
+
+
+def test_score_refuses_a_unit_mismatch_and_a_spend_model_as_purchase_model(
+    tmp_path, cdnow_summary_path
+) -> None:
+    run("fit", cdnow_summary_path, "--model", "bgnbd", "--out", tmp_path / "bg.json")
+    run("fit", cdnow_summary_path, "--model", "gamma-gamma", "--out", tmp_path / "gg.json")
+    code, _, err = run(
+        "score",
+        cdnow_summary_path,
+        "--model",
+        tmp_path / "bg.json",
+        "--freq",
+        "D",
+        "--horizon",
+        10,
+        "--out",
+        tmp_path / "s.csv",
+    )
+    assert code == ExitStatus.INPUT_ERROR
+    assert "differs from the unit the model was fitted in ('W')" in err
+    assert len(err.strip().splitlines()) == 1
+    code, _, err = run(
+        "score",
+        cdnow_summary_path,
+        "--model",
+        tmp_path / "gg.json",
+        "--horizon",
+        10,
+        "--out",
+        tmp_path / "s.csv",
+    )
+    assert code == ExitStatus.MODEL_FILE_ERROR
+    assert "expected a purchase model" in err
+    assert not (tmp_path / "s.csv").exists()
+
+
+def test_missing_column_is_one_line_naming_it(tmp_path) -> None:
+    log = tmp_path / "log.csv"
+    log.write_text("cust,day,value\n1,2024-01-01,3.0\n")
+    code, _, err = run("fit", log, "--model", "bgnbd", "--out", tmp_path / "m.json")
+    assert code == ExitStatus.INPUT_ERROR
+    assert len(err.strip().splitlines()) == 1
+    assert "'customer_id'" in err and "'cust', 'day', 'value'" in err
+    assert not (tmp_path / "m.json").exists()
+
+
+def test_run_accounts_for_every_row(tmp_path) -> None:
+    rows = ["customer_id,date,amount"]
+    for c in range(40):
+        for k in range(1 + c % 4):
+            rows.append(f"0{c:03d},2024-0{1 + k}-{10 + c % 15},{5 + c}.50")
+    rows += [",2024-02-01,3.00", "0999,not-a-date,3.00", "0998,2024-02-01,abc"]
+    log = tmp_path / "log.csv"
+    log.write_text("\n".join(rows) + "\n")
+    out_dir = tmp_path / "run"
+    code, _, err = run("run", log, "--out", out_dir, "--freq", "D", "--horizon", 90)
+    assert code == ExitStatus.OK, err
+    meta = json.loads((out_dir / "run.json").read_text())
+    ledger = meta["ledger"]
+    assert ledger["input_rows"] == len(rows) - 1
+    assert ledger["rejected_rows"] == 3
+    assert ledger["input_rows"] == ledger["used_rows"] + ledger["rejected_rows"]
+    rejects = pd.read_csv(out_dir / "rejects.csv")
+    assert sorted(rejects["reason"]) == sorted(
+        ["missing customer id", "unparseable date", "non-numeric amount"]
+    )
+    scores = pd.read_csv(out_dir / "scores.csv", dtype={"customer_id": str})
+    assert len(scores) == 40 and scores["customer_id"].str.startswith("0").all()
+    assert (out_dir / "models" / "bgnbd.json").exists()
+    assert (out_dir / "models" / "gamma-gamma.json").exists()
+    # 40 tiny customers: warnings are reported as single lines naming their class.
+    assert "clvmodel run: warning (HessianWarning)" in err
+
+
+def test_demo_runs_on_the_bundled_data(tmp_path) -> None:
+    code, _, err = run("demo", "--out", tmp_path / "demo")
+    assert code == ExitStatus.OK, err
+    meta = json.loads((tmp_path / "demo" / "run.json").read_text())
+    assert meta["n_customers"] == 23570
+    assert meta["ledger"]["input_rows"] == 69659
+    metrics = json.loads((tmp_path / "demo" / "metrics.json").read_text())
+    assert metrics["holdout"]["actual_purchases"] > 0
+
+
+def test_usage_errors_exit_2() -> None:
+    assert run("fit")[0] == ExitStatus.USAGE
+    assert run("nonsense")[0] == ExitStatus.USAGE
