@@ -13,9 +13,9 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import NDArray
-from scipy.special import digamma, gammaln
+from scipy.special import betaln, digamma, gammaln, logsumexp
 
-from .special import count_index
+from .special import count_index, log_hyp2f1
 
 Array = NDArray[np.float64]
 
@@ -35,7 +35,8 @@ def bgnbd_loglik(
         L = B(a, b+x)/B(a, b) * Γ(r+x) α^r / Γ(r)
             * [ (α+T)^-(r+x) + δ(x>0) a/(b+x-1) (α+t_x)^-(r+x) ]
 
-    computed as ``A1 + A2 + logaddexp(A3, A4)``.
+    computed as ``A1 + A2 + logaddexp(A3, A4)``, the last term through the log-odds
+    ``d = A4 - A3`` as ``A3 + max(d, 0) + log1p(exp(-|d|))``.
 
     Parameters
     ----------
@@ -48,41 +49,44 @@ def bgnbd_loglik(
     """
     r, alpha, a, b = (float(v) for v in params)
     xi, grid = count_index(frequency)
-    x = grid[xi]
-    rx = r + x
+    rx = r + grid[xi]
 
-    # Terms depending on x only, one evaluation per distinct count.
-    g_rx = gammaln(r + grid) - gammaln(r)
-    g_b = gammaln(b + grid) - gammaln(a + b + grid) + gammaln(a + b) - gammaln(b)
-    a1 = g_rx[xi] + r * np.log(alpha)
-    a2 = g_b[xi]
+    # Terms depending on x only, one evaluation per distinct count, gathered once.
+    a12_grid = (
+        gammaln(r + grid)
+        - gammaln(r)
+        + gammaln(b + grid)
+        - gammaln(a + b + grid)
+        + gammaln(a + b)
+        - gammaln(b)
+        + r * np.log(alpha)
+    )
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_odds_grid = np.log(a) - np.log(b + grid - 1.0)
+    log_odds_grid[0] = -np.inf  # no "dropped out after the last purchase" term when x == 0
 
     log_aT = np.log(alpha + T)
-    log_atx = np.log(alpha + recency)
-    a3 = -rx * log_aT
-    has = x > 0
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_ratio_grid = np.log(a) - np.log(b + grid - 1.0)
-    log_ratio_grid[0] = -np.inf
-    a4 = np.where(has, log_ratio_grid[xi] - rx * log_atx, -np.inf)
-    tail = np.logaddexp(a3, a4)
-    ll = a1 + a2 + tail
+    log_gap = log_aT - np.log(alpha + recency)  # log((α+T)/(α+t_x)) >= 0
+    # A4 - A3: log-odds that the customer dropped out after the last purchase; -inf if x == 0.
+    d = log_odds_grid[xi] + rx * log_gap
+    e = np.exp(-np.abs(d))
+    # logaddexp(A3, A4) = A3 + log(1 + exp(d)), computed without overflow.
+    ll = a12_grid[xi] - rx * log_aT + np.maximum(d, 0.0) + np.log1p(e)
     if not gradient:
         return ll
 
-    w4 = np.exp(a4 - tail)  # share of the "alive at t_x, dead since" term; 0 where x == 0
-    w3 = 1.0 - w4
-    d_rx_grid = digamma(r + grid) - digamma(r)
+    w4 = np.where(d > 0, 1.0, e) / (1.0 + e)  # weight of the A4 term, sigmoid(d); 0 if x == 0
+    d_rx_grid = digamma(r + grid) - digamma(r) + np.log(alpha)
     d_abx_grid = digamma(a + b) - digamma(a + b + grid)
-    d_bx_grid = digamma(b + grid) - digamma(b)
+    d_bx_grid = d_abx_grid + digamma(b + grid) - digamma(b)
     with np.errstate(divide="ignore"):
         inv_bx1_grid = 1.0 / (b + grid - 1.0)
     inv_bx1_grid[0] = 0.0
 
-    d_r = d_rx_grid[xi] + np.log(alpha) - w3 * log_aT - w4 * log_atx
-    d_alpha = r / alpha - rx * (w3 / (alpha + T) + w4 / (alpha + recency))
+    d_r = d_rx_grid[xi] - log_aT + w4 * log_gap
+    d_alpha = r / alpha - rx * ((1.0 - w4) / (alpha + T) + w4 / (alpha + recency))
     d_a = d_abx_grid[xi] + w4 / a
-    d_b = d_abx_grid[xi] + d_bx_grid[xi] - w4 * inv_bx1_grid[xi]
+    d_b = d_bx_grid[xi] - w4 * inv_bx1_grid[xi]
     return ll, np.stack([d_r, d_alpha, d_a, d_b])
 
 
@@ -133,3 +137,275 @@ def gamma_gamma_loglik(
     d_q = dig_pxq - digamma(q) + np.log(g) - log_den
     d_g = q / g - (px + q) / (x * m + g)
     return ll, np.stack([d_p, d_q, d_g])
+
+
+def _pnbd_log_f(params: Array, x: Array, t: Array, *, gradient: bool) -> tuple[Array, Array | None]:
+    """``log F(t)`` with ``F(t) = ∫_t^∞ (α+τ)^-(r+x) (β+τ)^-(s+1) dτ``, and its gradient.
+
+    Fader, Hardie & Lee (2005), "A Note on Deriving the Pareto/NBD Model and Related
+    Expressions", eq. (19)-(20): with ``M = max(α, β)``, ``m = min(α, β)``,
+
+        F(t) = 2F1(r+s+x, q; r+s+x+1; (M-m)/(M+t)) / ((r+s+x) (M+t)^(r+s+x)),
+
+    ``q = s+1`` when ``α >= β`` and ``q = r+x`` otherwise, so the argument is in ``[0, 1)``.
+    ``log(1 - z) = log(m+t) - log(M+t)`` is passed on exactly.
+    """
+    r, alpha, s, beta = (float(v) for v in params)
+    big, small = (alpha, beta) if alpha >= beta else (beta, alpha)
+    rsx = r + s + x
+    q = s + 1.0 + 0.0 * x if alpha >= beta else r + x
+    log_big = np.log(big + t)
+    z = (big - small) / (big + t)
+    log1mz = np.log(small + t) - log_big
+    out = log_hyp2f1(rsx, q, rsx + 1.0, z, log1mz=log1mz, gradient=gradient)
+    if not gradient:
+        return out - rsx * log_big - np.log(rsx), None  # type: ignore[operator]
+    h, (ga, gb, gc, gz) = out  # type: ignore[misc]
+    value = h - rsx * log_big - np.log(rsx)
+    common = ga + gc - log_big - 1.0 / rsx  # d/dr and d/ds through r+s+x
+    dz_big = gz * (small + t) / (big + t) ** 2 - rsx / (big + t)  # d/d(max) incl. (M+t)^-rsx
+    dz_small = -gz / (big + t)
+    if alpha >= beta:
+        grad = np.stack([common, dz_big, common + gb, dz_small])
+    else:
+        grad = np.stack([common + gb, dz_small, common, dz_big])
+    return value, grad
+
+
+def pnbd_loglik(
+    params: Array,
+    frequency: Array,
+    recency: Array,
+    T: Array,
+    *,
+    gradient: bool = False,
+) -> Array | tuple[Array, Array]:
+    """Pareto/NBD log-likelihood of each customer.
+
+    Schmittlein, Morrison & Colombo (1987); in the form of Fader, Hardie & Lee (2005), "A Note
+    on Deriving the Pareto/NBD Model and Related Expressions", eq. (18)::
+
+        L = Γ(r+x) α^r β^s / Γ(r) * [ (α+T)^-(r+x) (β+T)^-s + s (F(t_x) - F(T)) ]
+
+    with ``F`` the integral of :func:`_pnbd_log_f` (the ``A_0`` term of the note, which holds
+    the Gauss hypergeometric function). Everything is in log space: with
+    ``A_T = (α+T)^-(r+x) (β+T)^-s`` and ``ρ = s F(T) / A_T`` (always in ``[0, 1]``),
+    ``log [..] = logaddexp(log A_T + log1p(-ρ), log s + log F(t_x))``, which has no
+    cancellation whatever ``x``, ``T`` or ``α - β``; ``log F`` comes from
+    :func:`clvmodel.special.log_hyp2f1`, stable for x in the thousands and ``α ≈ β``.
+
+    Parameters
+    ----------
+    params : array of 4 floats
+        ``r, alpha, s, beta``, all positive.
+    frequency, recency, T : arrays
+        Repeat purchases ``x``, time of the last purchase ``t_x`` and age ``T``, in one unit.
+    gradient : bool
+        Also return ``d log L / d(r, alpha, s, beta)``, shape ``(4, n)``.
+    """
+    r, alpha, s, beta = (float(v) for v in params)
+    x = np.asarray(frequency, dtype=np.float64)
+    tx = np.asarray(recency, dtype=np.float64)
+    T = np.asarray(T, dtype=np.float64)
+    n = len(x)
+    # F is needed at (x, t_x) and (x, T): evaluate once per distinct pair.
+    px, pt = np.concatenate([x, x]), np.concatenate([tx, T])
+    order = np.lexsort((pt, px))
+    sx, st = px[order], pt[order]
+    first = np.ones(len(sx), dtype=bool)
+    first[1:] = (sx[1:] != sx[:-1]) | (st[1:] != st[:-1])
+    inverse = np.empty(len(sx), dtype=np.intp)
+    inverse[order] = np.cumsum(first) - 1
+    log_f_u, grad_f_u = _pnbd_log_f(params, sx[first], st[first], gradient=gradient)
+    log_fx, log_fT = log_f_u[inverse[:n]], log_f_u[inverse[n:]]
+
+    xi, grid = count_index(x)
+    log_aT_alpha = np.log(alpha + T)
+    log_aT_beta = np.log(beta + T)
+    log_a_T = -(r + x) * log_aT_alpha - s * log_aT_beta
+    log_s = np.log(s)
+    rho = np.minimum(np.exp(log_s + log_fT - log_a_T), 1.0)
+    with np.errstate(divide="ignore"):
+        alive_part = log_a_T + np.log1p(-rho)
+    log_bracket = np.logaddexp(alive_part, log_s + log_fx)
+    head = (gammaln(r + grid) - gammaln(r))[xi] + r * np.log(alpha) + s * np.log(beta)
+    ll = head + log_bracket
+    if not gradient:
+        return ll
+    assert grad_f_u is not None
+    g_fx, g_fT = grad_f_u[:, inverse[:n]], grad_f_u[:, inverse[n:]]
+    w_a = np.exp(log_a_T - log_bracket)  # P(alive)
+    w_T = rho * w_a
+    w_x = np.exp(log_s + log_fx - log_bracket)
+    d_log_s = np.array([0.0, 0.0, 1.0 / s, 0.0])[:, None]
+    d_log_a_T = np.stack([-log_aT_alpha, -(r + x) / (alpha + T), -log_aT_beta, -s / (beta + T)])
+    d_bracket = w_a * d_log_a_T - w_T * (d_log_s + g_fT) + w_x * (d_log_s + g_fx)
+    d_head = np.stack(
+        [
+            (digamma(r + grid) - digamma(r))[xi] + np.log(alpha),
+            np.full(n, r / alpha),
+            np.full(n, np.log(beta)),
+            np.full(n, s / beta),
+        ]
+    )
+    return ll, d_head + d_bracket
+
+
+def mbgnbd_loglik(
+    params: Array,
+    frequency: Array,
+    recency: Array,
+    T: Array,
+    *,
+    gradient: bool = False,
+) -> Array | tuple[Array, Array]:
+    """MBG/NBD log-likelihood of each customer.
+
+    Batislam, Denizel & Filiztekin (2007), "Empirical validation and comparison of models for
+    customer base analysis", eq. (4): as BG/NBD, but a customer can also drop out at time 0
+    (right after the first purchase), so the death term has no ``δ(x>0)``::
+
+        L = B(a, b+x+1)/B(a, b) * Γ(r+x) α^r / Γ(r)
+            * [ (α+T)^-(r+x) + a/(b+x) (α+t_x)^-(r+x) ]
+
+    Parameters
+    ----------
+    params : array of 4 floats
+        ``r, alpha, a, b``, all positive.
+    frequency, recency, T : arrays
+        Repeat purchases ``x``, time of the last purchase ``t_x`` and age ``T``, in one unit.
+    gradient : bool
+        Also return ``d log L / d(r, alpha, a, b)``, shape ``(4, n)``.
+    """
+    r, alpha, a, b = (float(v) for v in params)
+    xi, grid = count_index(frequency)
+    x = grid[xi]
+    rx = r + x
+    g_rx = gammaln(r + grid) - gammaln(r)
+    g_b = gammaln(b + grid + 1.0) - gammaln(a + b + grid + 1.0) + gammaln(a + b) - gammaln(b)
+    log_aT = np.log(alpha + T)
+    log_atx = np.log(alpha + recency)
+    a3 = -rx * log_aT
+    a4 = (np.log(a) - np.log(b + grid))[xi] - rx * log_atx
+    tail = np.logaddexp(a3, a4)
+    ll = g_rx[xi] + r * np.log(alpha) + g_b[xi] + tail
+    if not gradient:
+        return ll
+    w4 = np.exp(a4 - tail)
+    w3 = 1.0 - w4
+    d_abx = (digamma(a + b) - digamma(a + b + grid + 1.0))[xi]
+    d_r = (digamma(r + grid) - digamma(r))[xi] + np.log(alpha) - w3 * log_aT - w4 * log_atx
+    d_alpha = r / alpha - rx * (w3 / (alpha + T) + w4 / (alpha + recency))
+    d_a = d_abx + w4 / a
+    d_b = d_abx + (digamma(b + grid + 1.0) - digamma(b))[xi] - w4 / (b + x)
+    return ll, np.stack([d_r, d_alpha, d_a, d_b])
+
+
+def bgbb_loglik(
+    params: Array,
+    frequency: Array,
+    recency: Array,
+    periods: Array,
+    *,
+    gradient: bool = False,
+) -> Array | tuple[Array, Array]:
+    """BG/BB log-likelihood of each customer's history of discrete purchase opportunities.
+
+    Fader, Hardie & Shang (2010), "Customer-Base Analysis in a Discrete-Time Noncontractual
+    Setting", Marketing Science 29(6), eq. (5)::
+
+        L = B(α+x, β+n-x)/B(α, β) * B(γ, δ+n)/B(γ, δ)
+            + Σ_{i=0}^{n-t_x-1} B(α+x, β+t_x-x+i)/B(α, β) * B(γ+1, δ+t_x+i)/B(γ, δ)
+
+    summed in log space (``logsumexp`` over the terms).
+
+    Parameters
+    ----------
+    params : array of 4 floats
+        ``alpha, beta`` (beta heterogeneity of the purchase probability) and
+        ``gamma, delta`` (beta heterogeneity of the dropout probability), all positive.
+    frequency, recency, periods : arrays
+        ``x`` purchases in the ``n`` opportunities after the first, the last one in
+        opportunity ``t_x`` (0 if none).
+    gradient : bool
+        Also return ``d log L / d(alpha, beta, gamma, delta)``, shape ``(4, n)``.
+    """
+    al, be, ga, de = (float(v) for v in params)
+    x = np.asarray(frequency, dtype=np.float64)
+    tx = np.asarray(recency, dtype=np.float64)
+    n = np.asarray(periods, dtype=np.float64)
+    rows = len(x)
+    gaps = (n - tx).astype(np.int64)
+    width = int(gaps.max()) + 1 if rows else 1
+    # Chunk the (rows x terms) grid so that it stays small whatever n is.
+    chunk = max(1, 4_000_000 // width)
+    ll = np.empty(rows)
+    grad = np.empty((4, rows)) if gradient else None
+    base_ab = betaln(al, be)
+    base_gd = betaln(ga, de)
+    for start in range(0, rows, chunk):
+        sl = slice(start, min(rows, start + chunk))
+        xs, ts, ns, gs = x[sl, None], tx[sl, None], n[sl, None], gaps[sl, None]
+        i = np.arange(width - 1, dtype=np.float64)[None, :]
+        # Column 0: alive through n; columns 1..: died at the start of opportunity t_x+i+1.
+        k = np.concatenate([ns, ts + i], axis=1)  # opportunities survived
+        valid = np.concatenate([np.ones_like(ns, dtype=bool), i < gs], axis=1)
+        alive = np.zeros(k.shape, dtype=bool)
+        alive[:, 0] = True
+        g_shift = np.where(alive, 0.0, 1.0)  # B(γ+1, ...) for the death terms
+        terms = betaln(al + xs, be + k - xs) - base_ab + betaln(ga + g_shift, de + k) - base_gd
+        terms = np.where(valid, terms, -np.inf)
+        total = logsumexp(terms, axis=1)
+        ll[sl] = total
+        if grad is not None:
+            w = np.where(valid, np.exp(terms - total[:, None]), 0.0)
+            sab = digamma(al + be + k)
+            sgd = digamma(ga + de + k + g_shift)
+            d_al = digamma(al + xs) - sab - digamma(al) + digamma(al + be)
+            d_be = digamma(be + k - xs) - sab - digamma(be) + digamma(al + be)
+            d_ga = digamma(ga + g_shift) - sgd - digamma(ga) + digamma(ga + de)
+            d_de = digamma(de + k) - sgd - digamma(de) + digamma(ga + de)
+            for j, d in enumerate((d_al, d_be, d_ga, d_de)):
+                grad[j, sl] = np.sum(w * np.where(valid, d, 0.0), axis=1)
+    if grad is None:
+        return ll
+    return ll, grad
+
+
+def sbg_loglik(
+    params: Array,
+    period: Array,
+    censored: Array,
+    *,
+    gradient: bool = False,
+) -> Array | tuple[Array, Array]:
+    """Shifted-beta-geometric log-likelihood of one customer's lifetime.
+
+    Fader & Hardie (2007), "How to Project Customer Retention", J. Interactive Marketing
+    21(1), eq. (4)-(6): the churn probability θ ~ Beta(γ, δ) is fixed per customer, and a
+    customer lost in period ``t`` has ``P(T = t) = B(γ+1, δ+t-1)/B(γ, δ)``; one still active
+    after period ``t`` contributes ``S(t) = B(γ, δ+t)/B(γ, δ)``.
+
+    Parameters
+    ----------
+    params : array of 2 floats
+        ``gamma, delta``, both positive.
+    period : array
+        ``t >= 1``: the period of loss, or the last period observed active.
+    censored : array
+        1 where the customer is still active after ``period`` (right-censored), else 0.
+    gradient : bool
+        Also return ``d log L / d(gamma, delta)``, shape ``(2, n)``.
+    """
+    ga, de = (float(v) for v in params)
+    t = np.asarray(period, dtype=np.float64)
+    c = np.asarray(censored, dtype=bool)
+    g1 = np.where(c, 0.0, 1.0)  # γ+1 for a loss, γ for a survivor
+    d1 = np.where(c, t, t - 1.0)
+    ll = betaln(ga + g1, de + d1) - betaln(ga, de)
+    if not gradient:
+        return ll
+    s = digamma(ga + g1 + de + d1)
+    d_ga = digamma(ga + g1) - s - digamma(ga) + digamma(ga + de)
+    d_de = digamma(de + d1) - s - digamma(de) + digamma(ga + de)
+    return ll, np.stack([d_ga, d_de])

@@ -59,7 +59,11 @@ def numeric_column(
     frame: pd.DataFrame, name: str, labels: pd.Index | None = None
 ) -> NDArray[np.float64]:
     """Column ``name`` as float64; non-numeric or missing values raise :class:`InputError`."""
-    values = pd.to_numeric(frame[name], errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
+    column = frame[name]
+    if pd.api.types.is_numeric_dtype(column.dtype) and not pd.api.types.is_bool_dtype(column.dtype):
+        values = column.to_numpy(dtype=np.float64, na_value=np.nan)
+    else:
+        values = pd.to_numeric(column, errors="coerce").to_numpy(dtype=np.float64, na_value=np.nan)
     bad = ~np.isfinite(values)
     if bad.any():
         labels = customer_index(frame) if labels is None else labels
