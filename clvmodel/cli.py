@@ -91,6 +91,9 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", required=True, help="output folder")
     _add_run_options(run)
 
+    rep = sub.add_parser("report", help="re-render charts and the PDF report of a run folder")
+    rep.add_argument("run_dir", help="folder written by `clvmodel run`")
+
     demo = sub.add_parser("demo", help="run the pipeline on the bundled CDNOW data")
     demo.add_argument("--out", default=str(DEMO_OUT), help=f"output folder (default {DEMO_OUT})")
     return parser
@@ -103,6 +106,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--horizon", type=float, default=None, help="CLV horizon (default 1 year)")
     p.add_argument("--discount-rate", type=float, default=0.0, help="annual discount rate")
     p.add_argument("--margin", type=float, default=1.0, help="profit margin on spend")
+
+
+def _quiet(_: str) -> None:
+    pass
 
 
 def _say(stream: TextIO, message: str) -> None:
@@ -206,7 +213,10 @@ def _run(args: argparse.Namespace, source: str, out_dir: str, err: TextIO) -> in
         discount_rate=args.discount_rate,
         margin=args.margin,
     )
-    run_pipeline(source, out_dir, config, log=lambda m: _say(err, m))
+    from .progress import _is_terminal
+
+    chatty = _is_terminal(err)  # step-by-step lines on a terminal, quiet in batch logs
+    run_pipeline(source, out_dir, config, log=(lambda m: _say(err, m)) if chatty else _quiet)
     _say(err, f"run written to {out_dir}")
     return ExitStatus.OK
 
@@ -237,7 +247,25 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return _run(demo_args, str(DEMO_DATA), args.out, err)
 
 
-COMMANDS = {"fit": _cmd_fit, "score": _cmd_score, "run": _cmd_run, "demo": _cmd_demo}
+def _cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .report import render_report, write_figures
+
+    run_dir = Path(args.run_dir)
+    if not (run_dir / "run.json").exists():
+        raise InputError(f"{run_dir} is not a run folder: it has no run.json (see `clvmodel run`).")
+    figures = write_figures(run_dir)
+    pdf = render_report(run_dir)
+    _say(err, f"wrote {len(figures)} charts to {run_dir / 'figures'} and {pdf}")
+    return ExitStatus.OK
+
+
+COMMANDS = {
+    "fit": _cmd_fit,
+    "score": _cmd_score,
+    "run": _cmd_run,
+    "report": _cmd_report,
+    "demo": _cmd_demo,
+}
 
 
 def main(

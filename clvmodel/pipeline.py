@@ -24,7 +24,7 @@ from typing import Any
 
 from . import __version__
 from .clv import score
-from .evaluation import holdout_metrics
+from .evaluation import holdout_metrics, holdout_predictions
 from .exceptions import InputError
 from .io import save_model, write_frame, write_json
 from .models import get_model_class
@@ -90,9 +90,14 @@ def run_pipeline(
     out_dir: str | Path,
     config: RunConfig = RunConfig(),
     *,
+    report: bool = True,
     log: Log = _quiet,
 ) -> dict[str, Any]:
     """Run the whole pipeline on a transaction log and write the run directory.
+
+    With ``report`` (the default) the charts (``DIR/figures/*.png``) and the PDF report
+    (``DIR/report.pdf``) are rendered from the files just written, as
+    :func:`clvmodel.report.render_report` would later.
 
     Returns
     -------
@@ -159,10 +164,15 @@ def run_pipeline(
         if holdout:
             entry.update(holdout_metrics(model, summary))
         model_metrics[key] = entry
-    metrics = {
+    metrics: dict[str, Any] = {
         "models": model_metrics,
         "holdout": model_metrics[purchase.name] if holdout else None,
     }
+    if spend is not None:
+        from .clv_metrics import clv_metrics
+
+        predicted = holdout_predictions(purchase, summary)["predicted"] if holdout else None
+        metrics["clv"] = clv_metrics(scores, summary, predicted_holdout_purchases=predicted)
     write_json(out / "metrics.json", metrics)
     write_frame(tracking_counts(result), out / "tracking.csv")
 
@@ -188,4 +198,10 @@ def run_pipeline(
     }
     write_json(out / "run.json", run)
     log(f"wrote scores for {len(scores):,} customers to {out / 'scores.csv'}")
+    if report:
+        from .report import render_report, write_figures
+
+        figures = write_figures(out)
+        log(f"wrote {len(figures)} charts to {out / 'figures'}")
+        log(f"wrote {render_report(out)}")
     return run

@@ -1,0 +1,325 @@
+"""How well predicted CLV ranks customers: gains curve, Gini, decile lift, value tiers.
+
+Maths on saved outputs only (a scores table and a summary), so that metrics can be
+recomputed from a run directory without refitting. Holdout spend of a customer is
+``frequency_holdout * monetary_value_holdout``: purchase occasions after the calibration end
+times their mean value.
+
+The gains curve ranks customers by predicted CLV, highest first, and plots the cumulative
+share of a value (predicted CLV, or actual holdout spend) against the share of customers
+ranked. Its Gini is ``2 * area - 1``: 0 for a random ranking; for actual spend ranked by
+actual spend it is the concentration of spend (the best any ranking can do).
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+from numpy.typing import ArrayLike, NDArray
+
+from .exceptions import InputError
+from .validation import customer_index, require_columns
+
+Array = NDArray[np.float64]
+
+HOLDOUT_SPEND_COLUMNS = ("frequency_holdout", "monetary_value_holdout")
+
+#: Value tiers by predicted-CLV rank: (label, top share of customers where the tier ends).
+TIERS: tuple[tuple[str, float], ...] = (
+    ("Top 1%", 0.01),
+    ("Next 4% (top 5%)", 0.05),
+    ("Next 15% (top 20%)", 0.20),
+    ("Next 30% (top 50%)", 0.50),
+    ("Bottom 50%", 1.00),
+)
+
+
+def has_holdout(summary: pd.DataFrame | None) -> bool:
+    """Whether ``summary`` carries holdout purchases and spend."""
+    return summary is not None and all(c in summary.columns for c in HOLDOUT_SPEND_COLUMNS)
+
+
+def holdout_spend(summary: pd.DataFrame) -> pd.Series:
+    """Actual holdout spend of each customer, ``frequency_holdout * monetary_value_holdout``.
+
+    A customer with no holdout purchase has spend 0 whatever their (empty) mean value says.
+    """
+    require_columns(summary, HOLDOUT_SPEND_COLUMNS, what="calibration/holdout summary")
+    labels = customer_index(summary).astype(str)
+    freq = pd.to_numeric(summary["frequency_holdout"], errors="coerce").to_numpy(np.float64)
+    value = pd.to_numeric(summary["monetary_value_holdout"], errors="coerce").to_numpy(np.float64)
+    spend = np.where(freq > 0, freq * np.nan_to_num(value), 0.0)
+    bad = ~np.isfinite(spend) | (spend < 0)
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"Holdout spend must be a finite number >= 0. Got frequency_holdout={freq[i]!r}, "
+            f"monetary_value_holdout={value[i]!r} for customer {labels[i]!r} "
+            f"({int(bad.sum()):,} rows break this rule)."
+        )
+    return pd.Series(spend, index=labels, name="holdout_spend")
+
+
+def align_clv(
+    scores: pd.DataFrame, summary: pd.DataFrame | None = None
+) -> tuple[pd.Series, pd.Series | None]:
+    """Predicted CLV by customer id and, where the summary has a holdout, actual spend.
+
+    Customer ids are compared as strings (``summary.csv`` and ``scores.csv`` may be read with
+    different dtypes); customers present in only one of the two are dropped from both.
+    """
+    require_columns(scores, ("clv",), what="scores")
+    labels = customer_index(scores).astype(str)
+    clv = pd.Series(
+        pd.to_numeric(scores["clv"], errors="coerce").to_numpy(np.float64), index=labels, name="clv"
+    )
+    bad = ~np.isfinite(clv.to_numpy())
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(
+            f"The 'clv' column of the scores must hold finite numbers. Got "
+            f"clv={scores['clv'].iloc[i]!r} for customer {labels[i]!r} "
+            f"({int(bad.sum()):,} rows break this rule)."
+        )
+    if not has_holdout(summary):
+        return clv, None
+    assert summary is not None
+    actual = holdout_spend(summary)
+    common = clv.index.intersection(actual.index, sort=False)
+    if len(common) == 0:
+        raise InputError(
+            "The scores and the summary share no customer_id: they do not come from one run."
+        )
+    return clv.loc[common], actual.loc[common]
+
+
+def _rank_order(score: Array) -> NDArray[np.intp]:
+    """Customers ordered by score, highest first; ties keep their input order."""
+    return np.argsort(-score, kind="stable")
+
+
+def gains_curve(score: ArrayLike, value: ArrayLike | None = None) -> tuple[Array, Array]:
+    """Cumulative share of ``value`` captured by the top customers ranked by ``score``.
+
+    Parameters
+    ----------
+    score : array-like
+        What customers are ranked by (predicted CLV), highest first.
+    value : array-like, optional
+        What is accumulated (actual holdout spend); ``score`` itself when not given.
+
+    Returns
+    -------
+    share_customers, share_value : ndarray
+        Both start at 0 and end at 1, one point per customer plus the origin.
+    """
+    s = np.asarray(score, dtype=np.float64)
+    v = s if value is None else np.asarray(value, dtype=np.float64)
+    if v.shape != s.shape:
+        raise InputError(
+            f"score and value must have one entry per customer: {s.shape} vs {v.shape}."
+        )
+    n = len(s)
+    if n == 0:
+        raise InputError("A gains curve needs at least one customer.")
+    ordered = v[_rank_order(s)]
+    total = float(ordered.sum())
+    cum = np.concatenate([[0.0], np.cumsum(ordered)])
+    share_value = cum / total if total > 0 else np.linspace(0.0, 1.0, n + 1)
+    return np.linspace(0.0, 1.0, n + 1), share_value
+
+
+def gini(score: ArrayLike, value: ArrayLike | None = None) -> float:
+    """Gini of the gains curve: ``2 * area under it - 1``.
+
+    With ``value`` omitted this is the concentration of ``score`` itself (0: everyone is
+    equal; near 1: one customer holds everything). With ``value`` it says how well the
+    ranking by ``score`` concentrates ``value`` at the top (0: no better than random).
+    """
+    x, y = gains_curve(score, value)
+    return float(2.0 * np.trapezoid(y, x) - 1.0)
+
+
+def decile_table(
+    score: ArrayLike, value: ArrayLike | None = None, *, groups: int = 10
+) -> pd.DataFrame:
+    """Customers split into ``groups`` equal groups by ``score`` rank (group 1 = highest).
+
+    Returns
+    -------
+    DataFrame
+        Indexed by ``decile`` (1..groups): ``customers``, ``predicted`` (sum of score),
+        ``predicted_share`` and, with ``value``, ``actual`` (sum of value), ``actual_share``
+        and ``lift`` (``actual_share`` over the group's share of customers: 1 is random).
+    """
+    s = np.asarray(score, dtype=np.float64)
+    n = len(s)
+    if n < groups:
+        raise InputError(
+            f"Splitting into {groups} groups needs at least {groups} customers. Got {n}."
+        )
+    group = np.empty(n, dtype=np.intp)
+    group[_rank_order(s)] = np.arange(n) * groups // n + 1
+    frame = pd.DataFrame({"decile": group, "predicted": s})
+    if value is not None:
+        frame["actual"] = np.asarray(value, dtype=np.float64)
+    table = frame.groupby("decile").agg(
+        customers=("predicted", "size"),
+        **{c: (c, "sum") for c in frame.columns if c != "decile"},
+    )
+    table["predicted_share"] = table["predicted"] / s.sum() if s.sum() else np.nan
+    if value is not None:
+        total = table["actual"].sum()
+        table["actual_share"] = table["actual"] / total if total else np.nan
+        table["lift"] = table["actual_share"] / (table["customers"] / n)
+    return table
+
+
+def value_tiers(scores: pd.DataFrame, summary: pd.DataFrame | None = None) -> pd.DataFrame:
+    """Customers grouped by predicted-CLV rank into the tiers of :data:`TIERS`.
+
+    Returns
+    -------
+    DataFrame
+        One row per tier: ``customers``, ``customer_share``, ``clv_total``, ``clv_share``,
+        ``clv_mean``, and where present in ``scores`` ``p_alive_mean`` and
+        ``expected_purchases_mean``; with a holdout, ``holdout_spend_share``.
+    """
+    clv, actual = align_clv(scores, summary)
+    n = len(clv)
+    rank = np.empty(n, dtype=np.float64)
+    rank[_rank_order(clv.to_numpy())] = (np.arange(n) + 1) / n  # top share reached
+    bounds = np.array([b for _, b in TIERS])
+    tier = np.searchsorted(bounds, rank - 1e-12, side="left")
+    frame = pd.DataFrame({"tier": tier, "clv": clv.to_numpy()}, index=clv.index)
+    labels = customer_index(scores).astype(str)
+    for col in ("p_alive", "expected_purchases"):
+        if col in scores.columns:
+            frame[col] = pd.Series(scores[col].to_numpy(np.float64), index=labels).loc[clv.index]
+    if actual is not None:
+        frame["holdout_spend"] = actual.to_numpy()
+    rows = []
+    total_clv = float(frame["clv"].sum())
+    total_actual = float(frame["holdout_spend"].sum()) if actual is not None else 0.0
+    for i, (label, _) in enumerate(TIERS):
+        part = frame[frame["tier"] == i]
+        row: dict[str, Any] = {
+            "tier": label,
+            "customers": len(part),
+            "customer_share": len(part) / n,
+            "clv_total": float(part["clv"].sum()),
+            "clv_share": float(part["clv"].sum()) / total_clv if total_clv else np.nan,
+            "clv_mean": float(part["clv"].mean()) if len(part) else np.nan,
+        }
+        for col in ("p_alive", "expected_purchases"):
+            if col in part:
+                row[f"{col}_mean"] = float(part[col].mean()) if len(part) else np.nan
+        if actual is not None:
+            row["holdout_spend_share"] = (
+                float(part["holdout_spend"].sum()) / total_actual if total_actual else np.nan
+            )
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("tier")
+
+
+def clv_metrics(
+    scores: pd.DataFrame,
+    summary: pd.DataFrame | None = None,
+    *,
+    predicted_holdout_purchases: pd.Series | None = None,
+) -> dict[str, Any]:
+    """Concentration of predicted CLV and, with a holdout, how well it ranks actual spend.
+
+    Parameters
+    ----------
+    scores : DataFrame
+        ``customer_id`` and ``clv`` (as written to ``scores.csv``); ``expected_spend`` is
+        used for the aggregate comparison.
+    summary : DataFrame, optional
+        The RFM summary; with ``frequency_holdout`` and ``monetary_value_holdout`` the
+        holdout metrics are computed, otherwise they are ``None``.
+    predicted_holdout_purchases : Series, optional
+        The purchase model's expected holdout purchases by customer id (``predicted`` of
+        :func:`clvmodel.evaluation.holdout_predictions`). With it (and ``expected_spend`` in
+        ``scores``) the predicted holdout spend ``Σ_i E[X_i] E[M_i]`` is compared with the
+        actual; CLV itself covers the scoring horizon, discounted, so it is not comparable.
+
+    Returns
+    -------
+    dict
+        ``n_customers``, ``clv_total``, ``clv_mean``, ``clv_median``, ``gini_predicted``
+        (concentration of predicted CLV), ``top_10pct_share`` and ``top_20pct_share`` (of
+        predicted CLV); with a holdout ``holdout``: True, ``holdout_spend_total``, ``gini``
+        (of holdout spend ranked by predicted CLV), ``gini_perfect`` (ranked by actual spend),
+        ``gini_normalized`` (their ratio), ``spearman`` (rank correlation of CLV and holdout
+        spend), ``top_10pct_holdout_share``, ``decile_lift`` (one dict per predicted-CLV
+        decile: ``decile``, ``customers``, ``predicted_share``, ``actual_share``, ``lift``) and,
+        given ``predicted_holdout_purchases``, ``predicted_holdout_spend`` and
+        ``aggregate_spend_error`` (predicted / actual - 1).
+    """
+    clv, actual = align_clv(scores, summary)
+    c = clv.to_numpy()
+    x, y = gains_curve(c)
+    out: dict[str, Any] = {
+        "n_customers": len(c),
+        "clv_total": float(c.sum()),
+        "clv_mean": float(c.mean()),
+        "clv_median": float(np.median(c)),
+        "gini_predicted": gini(c),
+        "top_10pct_share": float(np.interp(0.1, x, y)),
+        "top_20pct_share": float(np.interp(0.2, x, y)),
+        "holdout": actual is not None,
+        "holdout_spend_total": None,
+        "gini": None,
+        "gini_perfect": None,
+        "gini_normalized": None,
+        "spearman": None,
+        "top_10pct_holdout_share": None,
+        "decile_lift": None,
+        "predicted_holdout_spend": None,
+        "aggregate_spend_error": None,
+    }
+    if actual is None:
+        return out
+    a = actual.to_numpy()
+    g = gini(c, a)
+    g_best = gini(a, a)
+    xa, ya = gains_curve(c, a)
+    table = decile_table(c, a) if len(c) >= 10 else None
+    out.update(
+        holdout_spend_total=float(a.sum()),
+        gini=g,
+        gini_perfect=g_best,
+        gini_normalized=g / g_best if g_best > 0 else None,
+        spearman=float(pd.Series(c).corr(pd.Series(a), method="spearman"))
+        if np.std(a) > 0 and np.std(c) > 0
+        else None,
+        top_10pct_holdout_share=float(np.interp(0.1, xa, ya)),
+        decile_lift=None
+        if table is None
+        else [
+            {
+                "decile": int(d),
+                "customers": int(row["customers"]),
+                "predicted_share": float(row["predicted_share"]),
+                "actual_share": float(row["actual_share"]),
+                "lift": float(row["lift"]),
+            }
+            for d, row in table.iterrows()
+        ],
+    )
+    if predicted_holdout_purchases is not None and "expected_spend" in scores.columns:
+        labels = customer_index(scores).astype(str)
+        spend = pd.Series(scores["expected_spend"].to_numpy(np.float64), index=labels)
+        pred = pd.Series(
+            predicted_holdout_purchases.to_numpy(np.float64),
+            index=predicted_holdout_purchases.index.astype(str),
+        )
+        common = actual.index.intersection(pred.index, sort=False)
+        predicted = float((pred.loc[common] * spend.loc[common]).sum())
+        actual_total = float(actual.loc[common].sum())
+        out["predicted_holdout_spend"] = predicted
+        out["aggregate_spend_error"] = predicted / actual_total - 1.0 if actual_total else None
+    return out
