@@ -25,6 +25,25 @@ from .io import load_model, save_model
 from .models import BetaGeoModel, GammaGammaModel
 from .results import FitResult
 
+#: Exported lazily, so that ``import clvmodel`` (and ``clvmodel fit`` on a summary) does not
+#: load DuckDB or matplotlib.
+_LAZY = {
+    "rfm_summary": "data",
+    "summarise": "data",
+    "customer_lifetime_value": "clv",
+    "score": "clv",
+    "holdout_metrics": "evaluation",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        import importlib
+
+        return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    raise AttributeError(f"module 'clvmodel' has no attribute {name!r}")
+
+
 __all__ = [
     "BetaGeoModel",
     "BoundaryWarning",
@@ -40,6 +59,11 @@ __all__ = [
     "NotFittedError",
     "RejectedRowsWarning",
     "__version__",
+    "customer_lifetime_value",
+    "holdout_metrics",
+    "rfm_summary",
+    "score",
+    "summarise",
     "load_model",
     "save_model",
 ]

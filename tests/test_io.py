@@ -80,3 +80,15 @@ def test_units() -> None:
     assert check_unit("w") == "W"
     with pytest.raises(ValueError, match="'freq' parameter must be one of"):
         check_unit("Q")
+
+
+def test_top_level_api_is_lazy_about_duckdb() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, clvmodel; a = 'duckdb' in sys.modules; f = clvmodel.rfm_summary; "
+        "print(a, 'duckdb' in sys.modules, f.__module__)"
+    )
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
+    assert out.split() == ["False", "True", "clvmodel.data"]
