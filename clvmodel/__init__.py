@@ -61,9 +61,9 @@ __all__ = [
     "__version__",
     "customer_lifetime_value",
     "holdout_metrics",
+    "load_model",
     "rfm_summary",
+    "save_model",
     "score",
     "summarise",
-    "load_model",
-    "save_model",
 ]
