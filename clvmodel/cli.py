@@ -8,6 +8,7 @@ imports only what it needs: ``fit`` on a summary file never loads DuckDB or matp
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 import time
 import warnings
@@ -142,17 +143,25 @@ def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     cls = get_model_class(args.model)
     target = Path(args.out)
     started = time.perf_counter()
-    loaded = load_input(
-        args.input,
-        freq=args.freq,
-        customer_col=args.customer_col,
-        date_col=args.date_col,
-        amount_col=args.amount_col if cls.kind == "spend" else None,
-        date_format=args.date_format,
-        observation_end=args.observation_end,
-    )
+    options = {
+        "freq": args.freq,
+        "customer_col": args.customer_col,
+        "date_col": args.date_col,
+        "amount_col": args.amount_col if cls.kind == "spend" else None,
+        "date_format": args.date_format,
+        "observation_end": args.observation_end,
+    }
+    # A summary file is read without its ids (the fit needs none); should the data break a
+    # rule, it is read again with them so that the error names the customer.
+    loaded = load_input(args.input, only=(*cls.columns, "weights"), **options)
     _write_rejects_beside(loaded, target, err)
-    model = cls().fit(loaded.summary)
+    try:
+        model = cls().fit(loaded.summary)
+    except InputError:
+        if loaded.kind != "summary":
+            raise
+        cls().fit(load_input(args.input, **options).summary)
+        raise
     save_model(model, target)
     _say(out, str(model.result_))
     _say(err, f"wrote {target} ({time.perf_counter() - started:.2f} s)")
@@ -315,5 +324,18 @@ def main(
         return ExitStatus.INPUT_ERROR
 
 
+def entry_point() -> None:  # pragma: no cover - exercised by the installed script
+    """The ``clvmodel`` console script: :func:`main`, then exit without interpreter teardown.
+
+    Tearing down pandas, scipy and pyarrow takes about 0.1 s, a tenth of a whole ``fit`` on
+    a million customers. Every file is written atomically and closed before ``main``
+    returns, so only the standard streams need flushing.
+    """
+    code = main()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
 if __name__ == "__main__":  # pragma: no cover
-    sys.exit(main())
+    entry_point()
