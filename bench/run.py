@@ -69,7 +69,8 @@ from lifetimes import BetaGeoFitter, GammaGammaFitter
 s = pd.read_parquet(sys.argv[1])
 bg = BetaGeoFitter(); bg.params_ = pd.Series(json.load(open(sys.argv[2]))["params"])
 bg.predict = bg.conditional_expected_number_of_purchases_up_to_time
-gg = GammaGammaFitter(); gg.params_ = pd.Series(json.load(open(sys.argv[3]))["params"]).rename({"gamma": "v"})
+gg = GammaGammaFitter()
+gg.params_ = pd.Series(json.load(open(sys.argv[3]))["params"]).rename({"gamma": "v"})
 clv = gg.customer_lifetime_value(bg, s["frequency"], s["recency"], s["T"], s["monetary_value"],
                                  time=12, discount_rate=0.01, freq="D")
 clv.to_frame().to_parquet(sys.argv[4])
@@ -92,11 +93,31 @@ def py(code: str, *args: str) -> list[str]:
     return [PY, "-c", code, *args]
 
 
-def simulate(n: int, path: Path) -> None:
-    from clvmodel.simulate import bgnbd_transactions
+SIMULATE = """
+import sys
+from clvmodel.simulate import bgnbd_transactions
+truth = dict(r=0.3, alpha=30.0, a=0.8, b=2.5, p=6.0, q=4.0, gamma=15.0)
+n = int(sys.argv[1])
+tx = bgnbd_transactions(n, **truth, unit="D", acquisition_days=84, seed=n)
+tx.to_parquet(sys.argv[2], index=False)
+"""
 
-    tx = bgnbd_transactions(n, **TRUTH, unit="D", acquisition_days=84, seed=n)
-    tx.to_parquet(path, index=False)
+
+def simulate(n: int, path: Path) -> None:
+    """Simulate in a child process: the harness itself must stay small, because on Linux a
+    child's peak-RSS figure starts from its parent's high-water mark at fork."""
+    subprocess.run(py(SIMULATE, str(n), str(path)), check=True)
+
+
+def in_child(check: str, *args: Path) -> dict:
+    """Run one of the ``_check`` functions in a child process and return its result."""
+    out = subprocess.run(
+        [PY, __file__, "--check", check, *map(str, args)],
+        check=True,
+        capture_output=True,
+        text=True,
+    ).stdout
+    return json.loads(out)
 
 
 def bench_size(n: int, repeat: int) -> list[dict]:
@@ -131,7 +152,7 @@ def bench_size(n: int, repeat: int) -> list[dict]:
         "rfm",
         py(CLVMODEL_RFM, str(tx), str(summary)),
         py(LIFETIMES_RFM, str(tx), str(lt_summary)),
-        check=lambda: _same_summary(summary, lt_summary),
+        check=lambda: in_child("summary", summary, lt_summary),
     )
     bg, gg = d / "bgnbd.json", d / "gg.json"
     lt_bg, lt_gg = d / "lt_bgnbd.json", d / "lt_gg.json"
@@ -139,7 +160,7 @@ def bench_size(n: int, repeat: int) -> list[dict]:
         "bgnbd-fit",
         [CLI, "fit", str(summary), "--model", "bgnbd", "--freq", "D", "--out", str(bg)],
         py(LIFETIMES_BGNBD, str(summary), str(lt_bg)),
-        check=lambda: _compare_ll(bg, lt_bg, summary),
+        check=lambda: in_child("ll", bg, lt_bg, summary),
     )
     task(
         "gg-fit",
@@ -166,7 +187,7 @@ def bench_size(n: int, repeat: int) -> list[dict]:
             str(d / "scores.parquet"),
         ],
         py(LIFETIMES_CLV, str(summary), str(bg), str(gg), str(d / "lt_scores.parquet")),
-        check=lambda: _same_clv(d / "scores.parquet", d / "lt_scores.parquet"),
+        check=lambda: in_child("clv", d / "scores.parquet", d / "lt_scores.parquet"),
     )
     return rows
 
@@ -265,7 +286,14 @@ def write_results(rows: list[dict], out: Path, command: str) -> None:
     (out.with_suffix(".json")).write_text(json.dumps(rows, indent=2) + "\n")
 
 
+CHECKS = {"summary": "_same_summary", "ll": "_compare_ll", "clv": "_same_clv"}
+
+
 def main() -> None:
+    if len(sys.argv) > 2 and sys.argv[1] == "--check":
+        fn = globals()[CHECKS[sys.argv[2]]]
+        print(json.dumps(fn(*map(Path, sys.argv[3:]))))
+        return
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[100_000, 1_000_000])
     parser.add_argument("--repeat", type=int, default=1, help="runs per task (best kept)")
