@@ -15,7 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import betaln, digamma, gammaln, logsumexp
 
-from .special import count_index, log_hyp2f1
+from .special import count_index, log_hyp2f1_unit
 
 Array = NDArray[np.float64]
 
@@ -143,33 +143,41 @@ def _pnbd_log_f(params: Array, x: Array, t: Array, *, gradient: bool) -> tuple[A
     """``log F(t)`` with ``F(t) = ∫_t^∞ (α+τ)^-(r+x) (β+τ)^-(s+1) dτ``, and its gradient.
 
     Fader, Hardie & Lee (2005), "A Note on Deriving the Pareto/NBD Model and Related
-    Expressions", eq. (19)-(20): with ``M = max(α, β)``, ``m = min(α, β)``,
+    Expressions", eq. (19)-(20) give, for ``α >= β``,
+    ``F(t) = 2F1(r+s+x, s+1; r+s+x+1; z) / ((r+s+x) (α+t)^(r+s+x))``, ``z = (α-β)/(α+t)``,
+    and the same with α and β (and ``s+1`` and ``r+x``) swapped for ``α < β``, so that
+    ``0 <= z < 1``. Euler's transformation turns both into ``2F1(1, b; r+s+x+1; z)``::
 
-        F(t) = 2F1(r+s+x, q; r+s+x+1; (M-m)/(M+t)) / ((r+s+x) (M+t)^(r+s+x)),
+        α >= β:  F = (α+t)^-(r+x) (β+t)^-s 2F1(1, r+x; r+s+x+1; z) / (r+s+x)
+        α <  β:  F = (α+t)^-(r+x) (β+t)^-s (1-z) 2F1(1, s+1; r+s+x+1; z) / (r+s+x)
 
-    ``q = s+1`` when ``α >= β`` and ``q = r+x`` otherwise, so the argument is in ``[0, 1)``.
-    ``log(1 - z) = log(m+t) - log(M+t)`` is passed on exactly.
+    whose terms are positive and bounded (:func:`clvmodel.special.log_hyp2f1_unit`);
+    ``log(1 - z)`` is passed on exactly as ``log(min+t) - log(max+t)``.
     """
     r, alpha, s, beta = (float(v) for v in params)
-    big, small = (alpha, beta) if alpha >= beta else (beta, alpha)
     rsx = r + s + x
-    q = s + 1.0 + 0.0 * x if alpha >= beta else r + x
-    log_big = np.log(big + t)
-    z = (big - small) / (big + t)
-    log1mz = np.log(small + t) - log_big
-    out = log_hyp2f1(rsx, q, rsx + 1.0, z, log1mz=log1mz, gradient=gradient)
-    if not gradient:
-        return out - rsx * log_big - np.log(rsx), None  # type: ignore[operator]
-    h, (ga, gb, gc, gz) = out  # type: ignore[misc]
-    value = h - rsx * log_big - np.log(rsx)
-    common = ga + gc - log_big - 1.0 / rsx  # d/dr and d/ds through r+s+x
-    dz_big = gz * (small + t) / (big + t) ** 2 - rsx / (big + t)  # d/d(max) incl. (M+t)^-rsx
-    dz_small = -gz / (big + t)
+    log_at, log_bt = np.log(alpha + t), np.log(beta + t)
+    head = -(r + x) * log_at - s * log_bt - np.log(rsx)
     if alpha >= beta:
-        grad = np.stack([common, dz_big, common + gb, dz_small])
+        b, z, log1mz = r + x, (alpha - beta) / (alpha + t), log_bt - log_at
     else:
-        grad = np.stack([common + gb, dz_small, common, dz_big])
-    return value, grad
+        b, z, log1mz = s + 1.0 + 0.0 * x, (beta - alpha) / (beta + t), log_at - log_bt
+        head = head + log1mz
+    out = log_hyp2f1_unit(b, rsx + 1.0, z, log1mz=log1mz, gradient=gradient)
+    if not gradient:
+        return head + out, None  # type: ignore[operator]
+    h, (gb, gc, gz) = out  # type: ignore[misc]
+    d_r = -log_at - 1.0 / rsx + gc
+    d_s = -log_bt - 1.0 / rsx + gc
+    if alpha >= beta:
+        d_r = d_r + gb
+        d_alpha = -(r + x) / (alpha + t) + gz * (beta + t) / (alpha + t) ** 2
+        d_beta = -s / (beta + t) - gz / (alpha + t)
+    else:
+        d_s = d_s + gb
+        d_alpha = (1.0 - r - x) / (alpha + t) - gz / (beta + t)
+        d_beta = -(s + 1.0) / (beta + t) + gz * (alpha + t) / (beta + t) ** 2
+    return head + h, np.stack([d_r, d_alpha, d_s, d_beta])
 
 
 def pnbd_loglik(
@@ -192,7 +200,7 @@ def pnbd_loglik(
     ``A_T = (α+T)^-(r+x) (β+T)^-s`` and ``ρ = s F(T) / A_T`` (always in ``[0, 1]``),
     ``log [..] = logaddexp(log A_T + log1p(-ρ), log s + log F(t_x))``, which has no
     cancellation whatever ``x``, ``T`` or ``α - β``; ``log F`` comes from
-    :func:`clvmodel.special.log_hyp2f1`, stable for x in the thousands and ``α ≈ β``.
+    :func:`clvmodel.special.log_hyp2f1_unit`, stable for x in the thousands and ``α ≈ β``.
 
     Parameters
     ----------

@@ -178,3 +178,168 @@ def bgnbd_transactions(
         }
     )
     return frame.sort_values(["date", "customer_id"], kind="stable").reset_index(drop=True)
+
+
+def pnbd_summary(
+    n_customers: int,
+    *,
+    r: float,
+    alpha: float,
+    s: float,
+    beta: float,
+    T: ArrayLike,
+    seed: Seed = None,
+) -> pd.DataFrame:
+    """Simulate RFM summaries from the Pareto/NBD story (Schmittlein, Morrison & Colombo 1987).
+
+    Each customer buys at Poisson rate λ ~ Gamma(r, rate α) from time 0 (the first purchase)
+    and stays alive for an exponential time τ with rate μ ~ Gamma(s, rate β).
+
+    Returns
+    -------
+    DataFrame
+        ``frequency, recency, T`` plus the latent ``lambda_``, ``mu_`` and ``alive``, indexed
+        by ``customer_id`` 0..n-1.
+    """
+    rng = _rng(seed)
+    T_ = _ages(n_customers, T)
+    lam = rng.gamma(r, 1.0 / alpha, n_customers)
+    mu = rng.gamma(s, 1.0 / beta, n_customers)
+    tau = rng.exponential(1.0, n_customers) / np.maximum(mu, 1e-300)
+    active = np.minimum(tau, T_)
+    x = rng.poisson(lam * active)
+    # Purchases are uniform on (0, active]; the last of x is at active * Beta(x, 1).
+    recency = _order_stat_times(x, x, active, rng)
+    return pd.DataFrame(
+        {
+            "frequency": x.astype(np.int64),
+            "recency": recency,
+            "T": T_,
+            "lambda_": lam,
+            "mu_": mu,
+            "alive": tau > T_,
+        },
+        index=pd.RangeIndex(n_customers, name="customer_id"),
+    )
+
+
+def mbgnbd_summary(
+    n_customers: int,
+    *,
+    r: float,
+    alpha: float,
+    a: float,
+    b: float,
+    T: ArrayLike,
+    seed: Seed = None,
+) -> pd.DataFrame:
+    """Simulate RFM summaries from the MBG/NBD story (Batislam, Denizel & Filiztekin 2007).
+
+    As :func:`bgnbd_summary`, but the dropout coin (p ~ Beta(a, b)) is also tossed at time 0:
+    the customer dies at toss K ~ Geometric(p), tosses being at time 0 and after each repeat
+    purchase, so they make ``K - 1`` repeat purchases at most.
+
+    Returns
+    -------
+    DataFrame
+        ``frequency, recency, T`` plus the latent ``lambda_``, ``p_`` and ``alive``.
+    """
+    rng = _rng(seed)
+    T_ = _ages(n_customers, T)
+    lam = rng.gamma(r, 1.0 / alpha, n_customers)
+    p = rng.beta(a, b, n_customers)
+    n_events = rng.poisson(lam * T_)
+    k = rng.geometric(np.clip(p, 1e-300, 1.0))
+    x = np.minimum(n_events, k - 1)
+    recency = _order_stat_times(x, n_events, T_, rng)
+    return pd.DataFrame(
+        {
+            "frequency": x.astype(np.int64),
+            "recency": recency,
+            "T": T_,
+            "lambda_": lam,
+            "p_": p,
+            "alive": k - 1 > n_events,
+        },
+        index=pd.RangeIndex(n_customers, name="customer_id"),
+    )
+
+
+def bgbb_histories(
+    n_customers: int,
+    *,
+    alpha: float,
+    beta: float,
+    gamma: float,
+    delta: float,
+    periods: ArrayLike,
+    seed: Seed = None,
+) -> pd.DataFrame:
+    """Simulate purchase histories from the BG/BB story (Fader, Hardie & Shang 2010).
+
+    Purchase probability p ~ Beta(α, β) and dropout probability θ ~ Beta(γ, δ) per customer.
+    At the start of each opportunity after the first purchase an alive customer dies with
+    probability θ; an alive customer then buys with probability p.
+
+    Parameters
+    ----------
+    periods : int or array of int
+        Opportunities observed after the first purchase, per customer.
+
+    Returns
+    -------
+    DataFrame
+        ``frequency, recency, periods`` plus the latent ``p_``, ``theta_`` and ``alive``
+        (alive at the last opportunity), one row per customer.
+    """
+    rng = _rng(seed)
+    n = np.broadcast_to(np.asarray(periods, dtype=np.int64), (n_customers,)).copy()
+    if np.any(n < 0):
+        raise ValueError("periods must be >= 0")
+    p = rng.beta(alpha, beta, n_customers)
+    theta = rng.beta(gamma, delta, n_customers)
+    # Dies at the start of opportunity L ~ Geometric(θ), so alive at opportunities 1..L-1.
+    life = rng.geometric(np.clip(theta, 1e-300, 1.0)) - 1
+    alive_for = np.minimum(life, n)
+    top = int(n.max()) if n_customers else 0
+    buys = rng.random((n_customers, max(top, 1))) < p[:, None]
+    buys &= np.arange(1, max(top, 1) + 1)[None, :] <= alive_for[:, None]
+    x = buys.sum(axis=1)
+    last = np.where(x > 0, max(top, 1) - np.argmax(buys[:, ::-1], axis=1), 0)
+    return pd.DataFrame(
+        {
+            "frequency": x.astype(np.int64),
+            "recency": last.astype(np.int64),
+            "periods": n,
+            "p_": p,
+            "theta_": theta,
+            "alive": life >= n,
+        },
+        index=pd.RangeIndex(n_customers, name="customer_id"),
+    )
+
+
+def sbg_cohort(
+    n_customers: int,
+    *,
+    gamma: float,
+    delta: float,
+    periods: int,
+    seed: Seed = None,
+) -> pd.DataFrame:
+    """Simulate one cohort's survivor counts from the shifted-beta-geometric story.
+
+    Each customer churns at the end of each period with probability θ ~ Beta(γ, δ)
+    (Fader & Hardie 2007), so their lifetime is Geometric(θ) periods.
+
+    Returns
+    -------
+    DataFrame
+        ``period`` 0..periods and ``customers`` still active at its start.
+    """
+    rng = _rng(seed)
+    theta = rng.beta(gamma, delta, n_customers)
+    lifetime = rng.geometric(np.clip(theta, 1e-300, 1.0))
+    t = np.arange(periods + 1)
+    alive = (lifetime[None, :] > t[:, None]).sum(axis=1)
+    return pd.DataFrame({"period": t, "customers": alive.astype(np.int64)})

@@ -277,7 +277,8 @@ def logconcave_integral(
     cuts = [left, right, mode]
     cuts += [mode - h for h in steps] + [mode + h for h in steps]
     if points is not None:
-        pts = np.atleast_2d(np.asarray(points, dtype=np.float64))
+        pts = np.asarray(points, dtype=np.float64)
+        pts = pts.reshape(len(pts), -1) if pts.ndim else pts.reshape(1, 1)
         cuts += [np.broadcast_to(p, (n,)) for p in pts]
     grid = np.sort(np.clip(np.stack(cuts), left, right), axis=0)
     a = grid[:-1].T.ravel()
@@ -301,10 +302,21 @@ def logconcave_integral(
             f = np.exp(lv - peak[idx]).reshape(u.shape)
         f = np.where(np.isfinite(f), f, 0.0)
         k = half * (f @ _GK_WK)
-        err = np.abs(k - half * (f @ _GK_WG))
+        # QUADPACK's qk15 error estimate: |K15 - G7| scaled by (200 |K - G| / resasc)^1.5,
+        # which is realistic once the rule converges (pessimistic |K - G| is not).
+        diff = np.abs(k - half * (f @ _GK_WG))
+        resasc = half * (np.abs(f - (k / (2.0 * half))[:, None]) @ _GK_WK)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            err = np.where(
+                resasc > 0, resasc * np.minimum(1.0, (200.0 * diff / resasc) ** 1.5), diff
+            )
         total = done_k.copy()
         np.add.at(total, owner, k)
-        allowed = rtol * total[owner] * (b - a) / np.maximum(width[owner], 1e-300)
+        # Its share of rtol: by length or by its own mass, whichever is larger (the shares add
+        # up to at most 2 rtol of the row's integral), and never below rtol / 1e4 of the
+        # whole (an interval that small cannot matter, however long the window).
+        share = np.maximum((b - a) / np.maximum(width[owner], 1e-300), 1e-4)
+        allowed = rtol * np.maximum(total[owner] * share, k)
         ok = (
             (err <= allowed)
             | ((err <= 1e4 * allowed) & (err > parent_err / 8.0))
@@ -339,6 +351,9 @@ def logconcave_integral(
 #: more than ``_SERIES_TERMS`` terms) the Euler integral is integrated numerically.
 _SERIES_MAX_Z = 0.6
 _SERIES_TERMS = 400
+#: Continued-fraction levels allowed for 2F1(1, b; c; z) with 0.6 < z <= 0.999.
+_CF_LEVELS = 1200
+_CF_MAX_Z = 0.999
 
 
 def _softplus(u: NDArray[np.float64]) -> NDArray[np.float64]:
@@ -436,6 +451,72 @@ def _hyp2f1_series(
     return np.log(out[0]), grad, done
 
 
+def _hyp2f1_unit_cf(
+    b: NDArray[np.float64],
+    c: NDArray[np.float64],
+    z: NDArray[np.float64],
+    gradient: bool,
+) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.bool_]]:
+    """``log 2F1(1, b; c; z)`` by Gauss's continued fraction, for 0 < b < c, c > 1, z < 1.
+
+    With ``F(b, 1; c; z) = 1 / (1 - k_1 z / (1 - k_2 z / (1 - ...)))``,
+    ``k_{2n+1} = (b+n)(c-1+n) / ((c-1+2n)(c+2n))`` and
+    ``k_{2n} = n(c-1-b+n) / ((c-2+2n)(c-1+2n))`` (Gauss's continued fraction with one
+    numerator parameter 0; all ``k > 0``, a Stieltjes fraction, convergent off ``[1, ∞)``),
+    evaluated forward by the modified Lentz method with forward-mode derivatives in
+    ``(b, c, z)``. It needs about ``10 / sqrt(1 - z)`` levels where the power series needs
+    ``37 / (1 - z)`` terms. Returns the log, its gradient ``(3, n)`` and which rows converged
+    within ``_CF_LEVELS`` levels.
+    """
+    n_rows = len(z)
+    cm = c - 1.0
+    f_log = np.zeros(n_rows)
+    cur_c = np.ones(n_rows)
+    cur_d = np.zeros(n_rows)
+    d_c = np.zeros((3, n_rows))
+    d_d = np.zeros((3, n_rows))
+    d_log = np.zeros((3, n_rows))
+    done = np.zeros(n_rows, dtype=bool)
+    act = np.arange(n_rows)
+    bb, cc, zz = b, cm, z
+    for j in range(1, _CF_LEVELS):
+        if j % 2:
+            m = (j - 1) // 2
+            den = (cc + 2 * m) * (cc + 2 * m + 1)
+            k = (bb + m) * (cc + m) / den
+            dk_b = (cc + m) / den
+            dk_c = k * (1.0 / (cc + m) - 1.0 / (cc + 2 * m) - 1.0 / (cc + 2 * m + 1))
+        else:
+            m = j // 2
+            den = (cc + 2 * m - 1) * (cc + 2 * m)
+            k = m * (cc - bb + m) / den
+            dk_b = -m / den
+            dk_c = k * (1.0 / (cc - bb + m) - 1.0 / (cc + 2 * m - 1) - 1.0 / (cc + 2 * m))
+        a = -k * zz
+        new_d = 1.0 / (1.0 + a * cur_d)
+        new_c = 1.0 + a / cur_c
+        delta = new_c * new_d
+        f_log[act] += np.log(delta)
+        if gradient:
+            da = np.stack([-dk_b * zz, -dk_c * zz, -k])
+            nd_d = -(new_d**2) * (da * cur_d + a * d_d)
+            nd_c = da / cur_c - a * d_c / cur_c**2
+            d_log[:, act] += nd_c / new_c + nd_d / new_d
+            d_c, d_d = nd_c, nd_d
+        cur_c, cur_d = new_c, new_d
+        fin = np.abs(delta - 1.0) < 1e-16
+        if fin.any():
+            done[act[fin]] = True
+            keep = ~fin
+            act, bb, cc, zz = act[keep], bb[keep], cc[keep], zz[keep]
+            cur_c, cur_d = cur_c[keep], cur_d[keep]
+            if gradient:
+                d_c, d_d = d_c[:, keep], d_d[:, keep]
+            if act.size == 0:
+                break
+    return -f_log, -d_log, done
+
+
 def _hyp2f1_quad(
     a: NDArray[np.float64],
     b: NDArray[np.float64],
@@ -493,7 +574,9 @@ def log_hyp2f1(
 
     For ``0 <= z <= 0.6`` the power series is summed (in the form of the Euler transformation
     ``(1-z)^(c-a-b) 2F1(c-a, c-b; c; z)`` when that has the smaller numerator parameters;
-    every term is non-negative, so there is no cancellation). Otherwise, or when the series
+    every term is non-negative, so there is no cancellation). For ``2F1(1, b; c; z)`` up to
+    ``z = 0.999`` Gauss's continued fraction follows (values only; see
+    :func:`log_hyp2f1_unit` for its gradient). Otherwise, or when the series
     would need more than 400 terms (numerator parameters in the thousands), the Euler integral
     is computed by adaptive Gauss-Kronrod quadrature around its mode
     (:func:`logconcave_integral`), to about 1e-13 relative. The result never overflows:
@@ -518,8 +601,10 @@ def log_hyp2f1(
     arrays = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (a, b, c, z)))
     shape = arrays[0].shape
     a_, b_, c_, z_ = (np.ravel(v).astype(np.float64) for v in arrays)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        l1z_default = np.log1p(-z_)
     l1z = (
-        np.log1p(-z_)
+        l1z_default
         if log1mz is None
         else np.ravel(np.broadcast_to(np.asarray(log1mz, dtype=np.float64), shape)).copy()
     )
@@ -537,9 +622,9 @@ def log_hyp2f1(
     n = len(z_)
     value = np.empty(n)
     grad = np.empty((4, n))
-    series = (z_ >= 0) & (z_ <= _SERIES_MAX_Z)
-    if series.any():
-        i = np.flatnonzero(series)
+    solved = (z_ >= 0) & (z_ <= _SERIES_MAX_Z)  # rows done by series or fraction
+    if solved.any():
+        i = np.flatnonzero(solved)
         aa, bb, cc, zz, ll = a_[i], b_[i], c_[i], z_[i], l1z[i]
         # Euler's transformation when its numerator parameters are smaller (faster series).
         euler = (cc - aa) + (cc - bb) < aa + bb
@@ -555,8 +640,18 @@ def log_hyp2f1(
         grad[1, i] = np.where(euler, -ll - g[1], g[1])
         grad[2, i] = np.where(euler, ll + g[0] + g[1] + g[2], g[2])
         grad[3, i] = g[3] + dz_pref
-        series[i[~ok]] = False
-    rest = np.flatnonzero(~series)
+        solved[i[~ok]] = False
+    # 2F1(1, b; c; z) above the series range: the continued fraction (values only; its
+    # gradient in the unit parameter would need the integral, see log_hyp2f1_unit).
+    unit = ~solved & (z_ >= 0) & (z_ <= _CF_MAX_Z) & (c_ > 1) & ((a_ == 1.0) | (b_ == 1.0))
+    if unit.any() and not gradient:
+        i = np.flatnonzero(unit)
+        other = np.where(a_[i] == 1.0, b_[i], a_[i])
+        ok = other < c_[i]
+        v, _, conv = _hyp2f1_unit_cf(other[ok], c_[i][ok], z_[i][ok], False)
+        value[i[ok]] = v
+        solved[i[ok][conv]] = True
+    rest = np.flatnonzero(~solved)
     if rest.size:
         v, g = _hyp2f1_quad(a_[rest], b_[rest], c_[rest], l1z[rest], gradient)
         value[rest] = v
@@ -567,3 +662,71 @@ def log_hyp2f1(
     if not gradient:
         return value
     return value, grad.reshape((4, *shape))
+
+
+def log_hyp2f1_unit(
+    b: ArrayLike,
+    c: ArrayLike,
+    z: ArrayLike,
+    *,
+    log1mz: ArrayLike | None = None,
+    gradient: bool = False,
+) -> NDArray[np.float64] | tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``log 2F1(1, b; c; z)`` for ``0 < b < c``, ``c > 1``, ``z < 1``, with ``d/d(b, c, z)``.
+
+    The form every Pareto/NBD likelihood term takes after Euler's transformation
+    (``2F1(r+s+x, s+1; r+s+x+1; z) = (1-z)^-s 2F1(1, r+x; r+s+x+1; z)``), and the BG/BB and
+    sBG discounting sums. Power series for ``0 <= z <= 0.6`` (terms decrease at least as
+    fast as ``z^k``), Gauss's continued fraction up to ``z = 0.999`` (about
+    ``10 / sqrt(1-z)`` levels), the Euler integral by quadrature beyond and for ``z < 0``.
+
+    Returns
+    -------
+    value : ndarray
+    gradient : ndarray, shape ``(3, ...)``
+        Only with ``gradient=True``: derivatives in ``b``, ``c`` and ``z``.
+    """
+    arrays = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in (b, c, z)))
+    shape = arrays[0].shape
+    b_, c_, z_ = (np.ravel(v).astype(np.float64) for v in arrays)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        l1z_default = np.log1p(-z_)
+    l1z = (
+        l1z_default
+        if log1mz is None
+        else np.ravel(np.broadcast_to(np.asarray(log1mz, dtype=np.float64), shape)).copy()
+    )
+    bad = ~((b_ > 0) & (b_ < c_) & (c_ > 1) & (z_ < 1) & np.isfinite(l1z))
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise ValueError(
+            f"log_hyp2f1_unit needs 0 < b < c, c > 1 and z < 1. Got b={b_[i]!r}, c={c_[i]!r}, "
+            f"z={z_[i]!r} ({int(bad.sum())} values break this rule)."
+        )
+    n = len(z_)
+    value = np.empty(n)
+    grad = np.zeros((3, n))
+    left = np.ones(n, dtype=bool)
+    ser = (z_ >= 0) & (z_ <= _SERIES_MAX_Z)
+    if ser.any():
+        i = np.flatnonzero(ser)
+        with np.errstate(divide="ignore", invalid="ignore"):
+            v, g, ok = _hyp2f1_series(np.ones(len(i)), b_[i], c_[i], z_[i], gradient)
+        value[i], grad[:, i] = v, g[1:]
+        left[i[ok]] = False
+    cf = left & (z_ >= 0) & (z_ <= _CF_MAX_Z)
+    if cf.any():
+        i = np.flatnonzero(cf)
+        v, g, ok = _hyp2f1_unit_cf(b_[i], c_[i], z_[i], gradient)
+        value[i], grad[:, i] = v, g
+        left[i[ok]] = False
+    rest = np.flatnonzero(left)
+    if rest.size:
+        v, g = _hyp2f1_quad(np.ones(rest.size), b_[rest], c_[rest], l1z[rest], gradient)
+        value[rest] = v
+        if g is not None:
+            grad[:, rest] = g[1:]
+    value = value.reshape(shape)
+    if not gradient:
+        return value
+    return value, grad.reshape((3, *shape))

@@ -6,13 +6,21 @@ from typing import Any
 
 from ..exceptions import ModelFileError
 from .base import BaseModel, PurchaseModel
+from .bgbb import BetaGeoBetaBinomModel
 from .bgnbd import BetaGeoModel
 from .gamma_gamma import GammaGammaModel
+from .mbgnbd import ModifiedBetaGeoModel
+from .pnbd import ParetoNBDModel
+from .sbg import ShiftedBetaGeometricModel
 
 #: Registry key -> model class. The key is what ``--model`` and model files use.
 MODELS: dict[str, type[BaseModel]] = {
     BetaGeoModel.name: BetaGeoModel,
     GammaGammaModel.name: GammaGammaModel,
+    ParetoNBDModel.name: ParetoNBDModel,
+    ModifiedBetaGeoModel.name: ModifiedBetaGeoModel,
+    BetaGeoBetaBinomModel.name: BetaGeoBetaBinomModel,
+    ShiftedBetaGeometricModel.name: ShiftedBetaGeometricModel,
 }
 
 
@@ -38,9 +46,13 @@ def model_from_dict(payload: dict[str, Any], expected: str | None = None) -> Bas
 __all__ = [
     "MODELS",
     "BaseModel",
+    "BetaGeoBetaBinomModel",
     "BetaGeoModel",
     "GammaGammaModel",
+    "ModifiedBetaGeoModel",
+    "ParetoNBDModel",
     "PurchaseModel",
+    "ShiftedBetaGeometricModel",
     "get_model_class",
     "model_from_dict",
 ]

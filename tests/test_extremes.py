@@ -1,0 +1,119 @@
+"""Every model at extreme inputs: finite log-likelihoods and gradients, predictions in bounds.
+
+Customers with up to 10,000 purchases, ages from 0.01 to 10,000 time units, parameters from
+1e-3 to 1e3 (six orders of magnitude), drawn by Hypothesis. Where lifetimes, BTYD and
+CLVTools overflow or return NaN (the Gauss hypergeometric terms of Pareto/NBD and BG/NBD-type
+expectations), every value here must be finite, probabilities in [0, 1] and expected
+purchases non-negative and non-decreasing in the horizon.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from clvmodel.likelihoods import bgbb_loglik, mbgnbd_loglik, pnbd_loglik, sbg_loglik
+from clvmodel.models import bgbb, mbgnbd, pnbd, sbg
+
+PARAM = st.floats(-3.0, 3.0)  # log10 of a parameter
+FREQ = st.integers(0, 10_000)
+AGE = st.floats(-2.0, 4.0)  # log10 T
+FRAC = st.floats(0.0, 1.0)
+HORIZONS = np.array([0.0, 0.01, 1.0, 39.0, 1e3, 1e4])
+
+
+def _customers(xs: list[int], ages: list[float], fracs: list[float]):
+    x = np.array(xs, dtype=float)
+    T = 10.0 ** np.array(ages)
+    tx = np.where(x > 0, np.array(fracs) * T, 0.0)
+    return x, tx, T
+
+
+def _check_purchase_predictions(module, params, x, tx, T) -> None:
+    alive = module.p_alive(params, x, tx, T)
+    assert np.all(np.isfinite(alive)) and np.all((alive >= 0) & (alive <= 1))
+    paths = np.array([module.expected_purchases(params, t, x, tx, T) for t in HORIZONS])
+    assert np.all(np.isfinite(paths)) and np.all(paths >= 0)
+    assert np.all(paths[0] == 0)
+    assert np.all(np.diff(paths, axis=0) >= -1e-12 * np.abs(paths[1:]))
+    new = module.expected_purchases_new(params, HORIZONS)
+    assert np.all(np.isfinite(new)) and np.all(np.diff(new) >= -1e-12 * new[1:])
+    probs = module.probability_of_purchases(params, 39.0, np.array([0, 1, 5, 100]))
+    assert np.all(np.isfinite(probs)) and np.all((probs >= 0) & (probs <= 1 + 1e-12))
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(
+    log_params=st.lists(PARAM, min_size=4, max_size=4),
+    xs=st.lists(FREQ, min_size=3, max_size=3),
+    ages=st.lists(AGE, min_size=3, max_size=3),
+    fracs=st.lists(FRAC, min_size=3, max_size=3),
+)
+def test_pareto_nbd_at_extremes(log_params, xs, ages, fracs) -> None:
+    params = 10.0 ** np.array(log_params)
+    x, tx, T = _customers(xs, ages, fracs)
+    ll, grad = pnbd_loglik(params, x, tx, T, gradient=True)
+    assert np.all(np.isfinite(ll)) and np.all(np.isfinite(grad))
+    _check_purchase_predictions(pnbd, params, x, tx, T)
+    d = pnbd.dert(params, 0.01, x, tx, T)
+    assert np.all(np.isfinite(d)) and np.all(d >= 0)
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(
+    log_params=st.lists(PARAM, min_size=4, max_size=4),
+    xs=st.lists(FREQ, min_size=3, max_size=3),
+    ages=st.lists(AGE, min_size=3, max_size=3),
+    fracs=st.lists(FRAC, min_size=3, max_size=3),
+)
+def test_mbg_nbd_at_extremes(log_params, xs, ages, fracs) -> None:
+    params = 10.0 ** np.array(log_params)
+    x, tx, T = _customers(xs, ages, fracs)
+    ll, grad = mbgnbd_loglik(params, x, tx, T, gradient=True)
+    assert np.all(np.isfinite(ll)) and np.all(np.isfinite(grad))
+    _check_purchase_predictions(mbgnbd, params, x, tx, T)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(
+    log_params=st.lists(PARAM, min_size=4, max_size=4),
+    n=st.integers(0, 10_000),
+    fracs=st.lists(FRAC, min_size=2, max_size=2),
+    log_d=st.floats(-3.0, 0.0),
+)
+def test_bg_bb_at_extremes(log_params, n, fracs, log_d) -> None:
+    params = 10.0 ** np.array(log_params)
+    tx = np.floor(fracs[0] * n)
+    x = np.floor(fracs[1] * tx)
+    if tx > 0:
+        x = max(x, 1.0)
+    x_, tx_, n_ = np.array([x, 0.0, x]), np.array([tx, 0.0, tx]), np.array([n, n, tx])
+    ll, grad = bgbb_loglik(params, x_, tx_, n_, gradient=True)
+    assert np.all(np.isfinite(ll)) and np.all(np.isfinite(grad)) and np.all(ll <= 1e-12)
+    alive = bgbb.probability_alive(params, x_, tx_, n_, m=1)
+    assert np.all((alive >= 0) & (alive <= 1))
+    paths = np.array([bgbb.expected_purchases(params, m, x_, tx_, n_) for m in (0, 1, 10, 10**4)])
+    assert np.all(np.isfinite(paths)) and np.all(paths >= 0)
+    assert np.all(np.diff(paths, axis=0) >= -1e-12 * paths[1:])
+    d = bgbb.dert(params, 10.0**log_d, x_, tx_, n_)
+    assert np.all(np.isfinite(d)) and np.all(d >= 0)
+
+
+@settings(max_examples=30, deadline=None, derandomize=True)
+@given(
+    log_params=st.lists(PARAM, min_size=2, max_size=2),
+    t=st.integers(1, 10_000),
+    log_d=st.floats(-3.0, 0.0),
+)
+def test_sbg_at_extremes(log_params, t, log_d) -> None:
+    params = 10.0 ** np.array(log_params)
+    ll, grad = sbg_loglik(params, np.array([t, t]), np.array([0.0, 1.0]), gradient=True)
+    assert np.all(np.isfinite(ll)) and np.all(np.isfinite(grad)) and np.all(ll <= 0)
+    s = sbg.survival(params, np.array([0, 1, t, 10 * t]))
+    assert s[0] == 1 and np.all(np.diff(s) <= 0) and np.all(s >= 0)
+    r = sbg.retention_rate(params, np.array([1, t]))
+    assert np.all((r >= 0) & (r <= 1))
+    derl = sbg.derl(params, 10.0**log_d, np.array([0, t]))
+    assert np.all(np.isfinite(derl)) and np.all(derl >= 0)
+    assert np.all(derl <= (1 + 10.0**log_d) / 10.0**log_d + 1e-9)  # at most Σ (1+d)^-k

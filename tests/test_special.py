@@ -1,0 +1,271 @@
+"""log 2F1 and the log-concave quadrature at extreme inputs, against 80-digit references.
+
+mpmath is not in the environment, so the reference is written here with :mod:`decimal`
+(80 significant digits): the Gauss series for ``z <= 0.999`` and, nearer 1, the linear
+transformation to ``1 - z`` (Abramowitz & Stegun 15.3.6) with Γ from Stirling's series. Test
+points keep ``c - a - b`` away from integers, where 15.3.6 is singular.
+"""
+
+from __future__ import annotations
+
+import math
+from decimal import Decimal, localcontext
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+from scipy.special import hyp2f1
+
+from clvmodel.special import log_hyp2f1, log_hyp2f1_unit, logconcave_integral
+
+PREC = 80
+D = Decimal
+
+
+def _bernoulli(n: int) -> list[Fraction]:
+    b = [Fraction(1)]
+    for m in range(1, n + 1):
+        b.append(-sum(math.comb(m + 1, k) * b[k] for k in range(m)) / Fraction(m + 1))
+    return b
+
+
+_B = _bernoulli(40)
+
+
+def _lgamma(x: Decimal) -> Decimal:
+    """log Γ(x) for x > 0: shift above 40, then Stirling's series to B_40."""
+    shift = D(0)
+    while x < 40:
+        shift += x.ln()
+        x += 1
+    out = (x - D("0.5")) * x.ln() - x + _TWO_PI.ln() / 2
+    for k in range(1, 21):
+        b = _B[2 * k]
+        out += D(b.numerator) / D(b.denominator) / (2 * k * (2 * k - 1) * x ** (2 * k - 1))
+    return out - shift
+
+
+def _gamma(x: Decimal) -> Decimal:
+    """Γ(x) for any non-integer x (recurrence up to x > 0)."""
+    prod = D(1)
+    while x <= 0:
+        prod *= x
+        x += 1
+    return _lgamma(x).exp() / prod
+
+
+def _series(a: Decimal, b: Decimal, c: Decimal, z: Decimal) -> Decimal:
+    total, term, k = D(1), D(1), 0
+    tol = D(10) ** -(PREC - 5)
+    while True:
+        term = term * (a + k) * (b + k) / ((c + k) * (k + 1)) * z
+        total += term
+        k += 1
+        if (
+            k > 10
+            and abs(term) < tol * abs(total)
+            and abs((a + k) * (b + k) * z) < abs((c + k) * (k + 1))
+        ):
+            return total
+
+
+def ref_log_hyp2f1(a: float, b: float, c: float, one_minus_z: str) -> float:
+    """log 2F1(a, b; c; 1 - one_minus_z) to ~50 digits (``one_minus_z`` as an exact string)."""
+    with localcontext() as ctx:
+        ctx.prec = PREC
+        a_, b_, c_ = D(repr(a)), D(repr(b)), D(repr(c))
+        w = D(one_minus_z)
+        z = 1 - w
+        if z <= D("0.999"):  # at most ~40,000 terms
+            return float(_series(a_, b_, c_, z).ln())
+        s = c_ - a_ - b_
+        first = _gamma(c_) * _gamma(s) / (_gamma(c_ - a_) * _gamma(c_ - b_))
+        second = _gamma(c_) * _gamma(-s) / (_gamma(a_) * _gamma(b_))
+        value = first * _series(a_, b_, 1 - s, w) + (s * w.ln()).exp() * second * _series(
+            c_ - a_, c_ - b_, s + 1, w
+        )
+        return float(value.ln())
+
+
+with localcontext() as _ctx:
+    _ctx.prec = PREC
+    _TWO_PI = D(
+        "6.283185307179586476925286766559005768394338798750211641949889184615632812572417997256"
+    )
+
+
+R, S = 0.553, 0.606  # the published CDNOW Pareto/NBD r and s
+
+# (a, b, c, 1 - z): the Pareto/NBD arguments of both branches (Fader, Hardie & Lee 2005 note,
+# eq. 19-20) for heavy buyers and arguments within 1e-9 of 1, BG/BB and sBG discounting terms,
+# and parameters from 1e-3 to 1e4.
+CASES = [
+    (R + S + 0, S + 1, R + S + 1, "0.5"),
+    (R + S + 1, S + 1, R + S + 2, "1e-3"),
+    (R + S + 100, S + 1, R + S + 101, "1e-6"),
+    (R + S + 10_000, S + 1, R + S + 10_001, "1e-9"),
+    (R + S + 10_000, S + 1, R + S + 10_001, "0.45"),
+    (R + S + 10_000, R + 10_000, R + S + 10_001, "0.999"),
+    (R + S + 10_000, R + 10_000, R + S + 10_001, "1e-4"),
+    (R + S + 3, R + 3, R + S + 4, "1e-9"),
+    (1.0, 2.783 + 7, 0.657 + 2.783 + 7, "0.0909090909090909090909090909090909090909"),
+    (1.0, 1.182 + 1, 0.704 + 1.182 + 1, "0.0099009900990099009900990099009900990099"),
+    (0.0013, 0.0021, 0.0047, "1e-6"),
+    (1000.3, 2.7, 1001.9, "1e-7"),
+    (2.5, 1.5, 4.2, "0.1"),
+    (1.0, 0.5, 1.7, "1e-9"),
+]
+
+
+@pytest.mark.parametrize(("a", "b", "c", "omz"), CASES)
+def test_log_hyp2f1_against_80_digit_reference(a, b, c, omz) -> None:
+    ref = ref_log_hyp2f1(a, b, c, omz)
+    w = float(omz)
+    ours = log_hyp2f1(a, b, c, 1.0 - w, log1mz=math.log(w))
+    assert float(ours) == pytest.approx(ref, rel=1e-12, abs=1e-12)
+
+
+def test_log_hyp2f1_agrees_with_scipy_where_scipy_is_accurate() -> None:
+    rng = np.random.default_rng(7)
+    a = rng.uniform(0, 20, 400)
+    c = a + rng.uniform(0.05, 20, 400)
+    b = rng.uniform(0.01, 0.99, 400) * c
+    z = rng.uniform(-0.9, 0.95, 400)
+    np.testing.assert_allclose(log_hyp2f1(a, b, c, z), np.log(hyp2f1(a, b, c, z)), atol=1e-9)
+
+
+def test_series_and_integral_meet_at_the_switch() -> None:
+    # z = 0.6 is summed as a series, z just above by quadrature of the Euler integral.
+    a, b, c = 1000.5, 2.3, 1001.5
+    lo = float(log_hyp2f1(a, b, c, 0.6))
+    hi = float(log_hyp2f1(a, b, c, np.nextafter(0.6, 1.0)))
+    assert hi == pytest.approx(lo, rel=1e-13)
+
+
+def test_log_hyp2f1_is_symmetric_and_checks_its_domain() -> None:
+    assert float(log_hyp2f1(2.0, 3.5, 4.0, 0.8)) == pytest.approx(
+        float(log_hyp2f1(3.5, 2.0, 4.0, 0.8)), rel=1e-13
+    )
+    with pytest.raises(ValueError, match="z < 1"):
+        log_hyp2f1(1.0, 2.0, 3.0, 1.0)
+    with pytest.raises(ValueError, match=r"in \(0, c\)"):
+        log_hyp2f1(5.0, 6.0, 3.0, 0.5)
+
+
+@settings(max_examples=60, deadline=None, derandomize=True)
+@given(
+    a=st.floats(1e-3, 1e4),
+    frac=st.floats(0.01, 0.99),
+    gap=st.floats(1e-2, 1e3),
+    log_omz=st.floats(-20.0, 2.0),
+)
+def test_log_hyp2f1_gradient_matches_finite_differences(a, frac, gap, log_omz) -> None:
+    c = a + gap
+    b = frac * c
+    omz = math.exp(log_omz)
+    _, grad = log_hyp2f1(a, b, c, 1.0 - omz, log1mz=log_omz, gradient=True)
+
+    def f(da: float = 0.0, db: float = 0.0, dc: float = 0.0, dl: float = 0.0) -> float:
+        return float(
+            log_hyp2f1(a + da, b + db, c + dc, 1.0 - omz * math.exp(dl), log1mz=log_omz + dl)
+        )
+
+    def deriv(g, step: float) -> float:
+        # Fourth-order central difference with a step large against the quadrature's 1e-13.
+        h = 1e-2 * min(step, 1.0)
+        return (8 * (g(h) - g(-h)) - (g(2 * h) - g(-2 * h))) / (12 * h)
+
+    # Steps small against the distance to the domain's edges (b < c, a <= c).
+    assert grad[0] == pytest.approx(deriv(lambda h: f(da=h), min(a, gap)), rel=1e-5, abs=1e-7)
+    assert grad[1] == pytest.approx(deriv(lambda h: f(db=h), min(b, c - b)), rel=1e-5, abs=1e-7)
+    assert grad[2] == pytest.approx(deriv(lambda h: f(dc=h), gap), rel=1e-5, abs=1e-7)
+    # z enters through log(1 - z): d log F / d log(1-z) = -(1 - z) d log F / dz.
+    assert -omz * grad[3] == pytest.approx(deriv(lambda h: f(dl=h), 1.0), rel=1e-5, abs=1e-7)
+
+
+# 2F1(1, b; c; z) as in the Pareto/NBD likelihood after Euler's transformation: series up to
+# z = 0.6, continued fraction to 0.999, quadrature beyond.
+UNIT_CASES = [
+    (R + 3, R + S + 4, "0.5"),
+    (R + 3, R + S + 4, "0.2"),
+    (S + 1, R + S + 41, "0.05"),
+    (R + 10_000, R + S + 10_001, "0.01"),
+    (S + 1, R + S + 10_001, "0.0011"),
+    (0.0013, 1.0047, "0.3"),
+    (R + 3, R + S + 4, "1e-5"),
+]
+
+
+@pytest.mark.parametrize(("b", "c", "omz"), UNIT_CASES)
+def test_log_hyp2f1_unit_against_80_digit_reference(b, c, omz) -> None:
+    w = float(omz)
+    ours = log_hyp2f1_unit(b, c, 1.0 - w, log1mz=math.log(w))
+    assert float(ours) == pytest.approx(ref_log_hyp2f1(1.0, b, c, omz), rel=1e-12, abs=1e-12)
+    # The general function (values through the same continued fraction) agrees.
+    assert float(log_hyp2f1(1.0, b, c, 1.0 - w, log1mz=math.log(w))) == pytest.approx(
+        float(ours), rel=1e-13, abs=1e-13
+    )
+
+
+@pytest.mark.parametrize("switch", [0.6, 0.999])
+def test_log_hyp2f1_unit_methods_meet(switch) -> None:
+    b, c = np.array([1.606, 3.2, 500.5]), np.array([2.5, 40.0, 502.0])
+    lo, g_lo = log_hyp2f1_unit(b, c, switch, gradient=True)
+    hi, g_hi = log_hyp2f1_unit(b, c, np.nextafter(switch, 1.0), gradient=True)
+    np.testing.assert_allclose(hi, lo, rtol=1e-12)
+    np.testing.assert_allclose(g_hi, g_lo, rtol=1e-8)
+
+
+@settings(max_examples=40, deadline=None, derandomize=True)
+@given(frac=st.floats(0.01, 0.99), c=st.floats(1.01, 1e4), log_omz=st.floats(-15.0, 1.0))
+def test_log_hyp2f1_unit_gradient_matches_the_general_function(frac, c, log_omz) -> None:
+    """d/d(b, c, z) of the unit form equal those of log_hyp2f1 (itself checked above)."""
+    b = frac * c
+    omz = math.exp(log_omz)
+    _, g = log_hyp2f1_unit(b, c, 1.0 - omz, log1mz=log_omz, gradient=True)
+    _, full = log_hyp2f1(1.0, b, c, 1.0 - omz, log1mz=log_omz, gradient=True)
+    np.testing.assert_allclose(g[:2], full[1:3], rtol=1e-7, atol=1e-9)
+    assert omz * g[2] == pytest.approx(omz * full[3], rel=1e-7, abs=1e-9)
+
+
+# ---------------------------------------------------------------- quadrature
+
+
+@pytest.mark.parametrize("sigma", [1e-4, 1e-1, 1.0, 30.0, 1e4])
+@pytest.mark.parametrize("centre", [-1e3, 0.0, 7.5])
+def test_logconcave_integral_of_gaussians(sigma, centre) -> None:
+    """∫ exp(K - (u-m)^2 / 2σ^2) du = K + log(σ √(2π)), K = -1e5 (far below underflow)."""
+
+    def logf(u, rows):
+        return -1e5 - (u - centre) ** 2 / (2 * sigma**2), -(u - centre) / sigma**2, np.stack([u])
+
+    value, means = logconcave_integral(logf, -np.inf, np.inf, np.array([centre + 3 * sigma]))
+    assert value[0] == pytest.approx(-1e5 + math.log(sigma * math.sqrt(2 * math.pi)), abs=1e-9)
+    assert means is not None
+    assert means[0, 0] == pytest.approx(centre, abs=1e-9 * max(1.0, abs(centre), sigma))
+
+
+@pytest.mark.parametrize("rate", [1e-4, 1e-2, 1.0, 1e2, 1e4])
+def test_logconcave_integral_of_exponentials_on_half_lines(rate) -> None:
+    """∫_0^∞ e^(-λu) du = 1/λ and ∫_-∞^1 e^(λu) du = e^λ/λ: a mode on each end."""
+
+    def decay(u, rows):
+        return -rate * u, np.full_like(u, -rate), None
+
+    def grow(u, rows):
+        return rate * u, np.full_like(u, rate), None
+
+    v1, _ = logconcave_integral(decay, 0.0, np.inf, np.array([0.0]))
+    v2, _ = logconcave_integral(grow, -np.inf, 1.0, np.array([0.0]))
+    assert v1[0] == pytest.approx(-math.log(rate), abs=1e-11 * max(1.0, abs(math.log(rate))))
+    assert v2[0] == pytest.approx(rate - math.log(rate), rel=1e-12, abs=1e-11)
+
+
+def test_logconcave_integral_with_a_sharp_knee() -> None:
+    """Slope 0.5 left, -0.2 for 20 units, then -1.2: the Euler integral of 2F1(1, .5; 1.7; z)
+    at 1 - z = e^-20 (closed form at z -> 1 not needed: compare with the 80-digit series)."""
+    ref = ref_log_hyp2f1(1.0, 0.5, 1.7, repr(math.exp(-20.0)))
+    ours = log_hyp2f1(1.0, 0.5, 1.7, 1.0 - math.exp(-20.0), log1mz=-20.0)
+    assert float(ours) == pytest.approx(ref, rel=1e-12)
