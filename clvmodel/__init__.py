@@ -33,6 +33,7 @@ _LAZY = {
     "customer_lifetime_value": "clv",
     "score": "clv",
     "holdout_metrics": "evaluation",
+    "compare_models": "compare",
 }
 
 
@@ -45,6 +46,7 @@ def __getattr__(name: str) -> object:
 
 
 __all__ = [
+    "BetaGeoBetaBinomModel",
     "BetaGeoModel",
     "BoundaryWarning",
     "CLVModelError",
@@ -56,9 +58,13 @@ __all__ = [
     "InputError",
     "MissingColumnError",
     "ModelFileError",
+    "ModifiedBetaGeoModel",
     "NotFittedError",
+    "ParetoNBDModel",
     "RejectedRowsWarning",
+    "ShiftedBetaGeometricModel",
     "__version__",
+    "compare_models",
     "customer_lifetime_value",
     "holdout_metrics",
     "load_model",

@@ -24,6 +24,7 @@ REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_DATA = REPO_ROOT / "data" / "cdnow_transactions.csv.gz"
 DEMO_OUT = Path("reports") / "demo"
 DEMO_CALIBRATION_END = "1997-09-30"
+CANDIDATES = "bgnbd,pnbd,mbgnbd"
 
 
 class ExitStatus(IntEnum):
@@ -68,7 +69,13 @@ def build_parser() -> argparse.ArgumentParser:
 
     fit = sub.add_parser("fit", help="fit a model to a transaction log or an RFM summary")
     fit.add_argument("input", help="transaction log or summary (CSV or Parquet)")
-    fit.add_argument("--model", required=True, choices=_model_keys(), help="model to fit")
+    fit.add_argument(
+        "--model",
+        required=True,
+        choices=[*_model_keys(), "auto"],
+        help="model to fit; auto: the purchase model with the lowest BIC among --candidates",
+    )
+    fit.add_argument("--candidates", default=None, help=f"models auto compares ({CANDIDATES})")
     fit.add_argument("--out", required=True, help="model file to write (JSON)")
     _add_input_options(fit, freq_default="W")
 
@@ -92,6 +99,13 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("--out", required=True, help="output folder")
     _add_run_options(run)
 
+    cmp_ = sub.add_parser("compare", help="fit candidate purchase models and rank them")
+    cmp_.add_argument("input", help="transaction log (CSV or Parquet)")
+    cmp_.add_argument("--calibration-end", default=None, help="end of the calibration period")
+    cmp_.add_argument("--models", default=CANDIDATES, help=f"candidates (default {CANDIDATES})")
+    cmp_.add_argument("--out", default="comparison.json", help="JSON file for the ranking")
+    _add_input_options(cmp_, freq_default="W")
+
     rep = sub.add_parser("report", help="re-render charts and the PDF report of a run folder")
     rep.add_argument("run_dir", help="folder written by `clvmodel run`")
 
@@ -103,7 +117,12 @@ def build_parser() -> argparse.ArgumentParser:
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     _add_input_options(p, freq_default="W")
     p.add_argument("--calibration-end", default=None, help="end of the calibration period")
-    p.add_argument("--model", default="bgnbd", help="purchase model (default bgnbd)")
+    p.add_argument(
+        "--model",
+        default="bgnbd",
+        help="purchase model (default bgnbd); auto: best by holdout RMSE, or BIC without holdout",
+    )
+    p.add_argument("--candidates", default=None, help=f"models auto compares ({CANDIDATES})")
     p.add_argument("--horizon", type=float, default=None, help="CLV horizon (default 1 year)")
     p.add_argument("--discount-rate", type=float, default=0.0, help="annual discount rate")
     p.add_argument("--margin", type=float, default=1.0, help="profit margin on spend")
@@ -140,7 +159,7 @@ def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .io import save_model
     from .models import get_model_class
 
-    cls = get_model_class(args.model)
+    cls = get_model_class("bgnbd" if args.model == "auto" else args.model)
     target = Path(args.out)
     started = time.perf_counter()
     options = {
@@ -155,6 +174,18 @@ def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     # rule, it is read again with them so that the error names the customer.
     loaded = load_input(args.input, only=(*cls.columns, "weights"), **options)
     _write_rejects_beside(loaded, target, err)
+    if args.model == "auto":
+        from .compare import compare_models
+
+        comparison = compare_models(loaded.summary, models=_candidates(args.candidates))
+        key, reason = comparison.choose()
+        _say(out, comparison.table.to_string(float_format=lambda v: f"{v:.6g}"))
+        _say(out, f"chose {key}: {reason}")
+        model = comparison.models[key]
+        save_model(model, target)
+        _say(out, str(model.result_))
+        _say(err, f"wrote {target} ({time.perf_counter() - started:.2f} s)")
+        return ExitStatus.OK
     try:
         model = cls().fit(loaded.summary)
     except InputError:
@@ -218,6 +249,7 @@ def _run(args: argparse.Namespace, source: str, out_dir: str, err: TextIO) -> in
         observation_end=args.observation_end,
         calibration_end=args.calibration_end,
         purchase_model=args.model,
+        candidates=_candidates(args.candidates),
         horizon=args.horizon,
         discount_rate=args.discount_rate,
         margin=args.margin,
@@ -256,6 +288,43 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return _run(demo_args, str(DEMO_DATA), args.out, err)
 
 
+def _candidates(text: str | None) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in (text or CANDIDATES).split(",") if n.strip())
+    from .models import MODELS
+
+    unknown = [n for n in names if n not in MODELS]
+    if unknown or not names:
+        raise InputError(
+            f"--candidates/--models takes registry keys separated by commas "
+            f"({', '.join(sorted(MODELS))}). Got {text!r}."
+        )
+    return names
+
+
+def _cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .compare import compare_models
+    from .inputs import load_input
+    from .io import write_json
+
+    loaded = load_input(
+        args.input,
+        freq=args.freq,
+        customer_col=args.customer_col,
+        date_col=args.date_col,
+        amount_col=None,
+        date_format=args.date_format,
+        observation_end=args.observation_end,
+        calibration_end=args.calibration_end,
+    )
+    comparison = compare_models(loaded.summary, models=_candidates(args.models))
+    key, reason = comparison.choose()
+    _say(out, comparison.table.to_string(float_format=lambda v: f"{v:.6g}"))
+    _say(out, f"chose {key}: {reason}")
+    write_json(args.out, comparison.to_dict())
+    _say(err, f"wrote {args.out}")
+    return ExitStatus.OK
+
+
 def _cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from .report import render_report, write_figures
 
@@ -273,6 +342,7 @@ COMMANDS = {
     "score": _cmd_score,
     "run": _cmd_run,
     "report": _cmd_report,
+    "compare": _cmd_compare,
     "demo": _cmd_demo,
 }
 

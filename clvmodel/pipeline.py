@@ -51,7 +51,11 @@ class RunConfig:
         ISO dates; with ``calibration_end`` the models are fitted on the calibration period
         and the rest is the holdout.
     purchase_model : str
-        Registry key of the purchase model.
+        Registry key of the purchase model, or ``"auto"``: fit every one of ``candidates``
+        and keep the best by holdout RMSE (with a calibration end) or BIC (without); the
+        reason is recorded in ``run.json``.
+    candidates : tuple of str
+        Purchase models compared by ``"auto"``.
     horizon : float, optional
         CLV horizon in ``freq`` units; default one year.
     discount_rate : float
@@ -68,6 +72,7 @@ class RunConfig:
     observation_end: str | None = None
     calibration_end: str | None = None
     purchase_model: str = "bgnbd"
+    candidates: tuple[str, ...] = ("bgnbd", "pnbd", "mbgnbd")
     horizon: float | None = None
     discount_rate: float = 0.0
     margin: float = 1.0
@@ -130,11 +135,23 @@ def run_pipeline(
     )
     holdout = config.calibration_end is not None
 
-    purchase = fit_purchase_model(config.purchase_model, summary)
-    save_model(purchase, out / "models" / f"{purchase.name}.json")
+    fitted: dict[str, Any]
+    if config.purchase_model == "auto":
+        from .compare import compare_models
+
+        comparison = compare_models(summary, models=config.candidates)
+        key, choice_reason = comparison.choose()
+        fitted = dict(comparison.models)
+        purchase = fitted[key]
+        write_json(out / "comparison.json", comparison.to_dict())
+        log(f"chose {key}: {choice_reason}")
+    else:
+        purchase = fit_purchase_model(config.purchase_model, summary)
+        fitted = {purchase.name: purchase}
+        choice_reason = f"{purchase.name} as requested"
+    for model in fitted.values():
+        save_model(model, out / "models" / f"{model.name}.json")
     log(f"fitted {purchase!r}")
-    fitted: dict[str, Any] = {purchase.name: purchase}
-    choice_reason = f"{purchase.name} as requested"
 
     spend: GammaGammaModel | None = None
     if config.amount_col is not None:

@@ -175,3 +175,41 @@ def test_demo_runs_on_the_bundled_data(tmp_path) -> None:
 def test_usage_errors_exit_2() -> None:
     assert run("fit")[0] == ExitStatus.USAGE
     assert run("nonsense")[0] == ExitStatus.USAGE
+
+
+def test_compare_ranks_candidates_on_the_holdout(tmp_path, cdnow_transactions_path) -> None:
+    code, out, err = run(
+        "compare",
+        cdnow_transactions_path,
+        "--calibration-end",
+        "1997-09-30",
+        "--out",
+        tmp_path / "cmp.json",
+    )
+    assert code == ExitStatus.OK, err
+    result = json.loads((tmp_path / "cmp.json").read_text())
+    assert result["has_holdout"] is True
+    assert {c["key"] for c in result["candidates"]} == {"bgnbd", "pnbd", "mbgnbd"}
+    rmse = {c["key"]: c["rmse"] for c in result["candidates"]}
+    assert result["chosen"] == min(rmse, key=rmse.get)
+    assert "predicts the holdout period best" in result["reason"] and "chose" in out
+
+
+def test_fit_auto_without_holdout_chooses_by_bic(tmp_path, cdnow_summary_path) -> None:
+    code, out, _ = run("fit", cdnow_summary_path, "--model", "auto", "--out", tmp_path / "m.json")
+    assert code == ExitStatus.OK
+    # On CDNOW, MBG/NBD (LL -9582.13) edges BG/NBD (-9582.43) and Pareto/NBD (-9594.97) with
+    # the same number of parameters.
+    assert json.loads((tmp_path / "m.json").read_text())["model"] == "mbgnbd"
+    assert "lowest BIC" in out
+    code, _, err = run(
+        "fit",
+        cdnow_summary_path,
+        "--model",
+        "auto",
+        "--candidates",
+        "bgnbd,nope",
+        "--out",
+        tmp_path / "x.json",
+    )
+    assert code == ExitStatus.INPUT_ERROR and "'bgnbd,nope'" in err
