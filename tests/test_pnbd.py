@@ -11,7 +11,15 @@ from lifetimes import ParetoNBDFitter
 from scipy.integrate import quad
 from scipy.special import betaln, gammaln, hyp2f1, hyperu
 
-from clvmodel import FitError, HessianWarning, InputError, NotFittedError, load_model, save_model
+from clvmodel import (
+    BoundaryWarning,
+    FitError,
+    HessianWarning,
+    InputError,
+    NotFittedError,
+    load_model,
+    save_model,
+)
 from clvmodel.likelihoods import pnbd_loglik
 from clvmodel.models import MODELS, ParetoNBDModel
 from clvmodel.models.pnbd import continuous_rate, dert, expected_purchases
@@ -330,3 +338,13 @@ def test_no_dropout_drifts_to_the_edge_with_a_named_warning() -> None:
         model = ParetoNBDModel().fit(sim)
     assert model.params_["s"] < 1e-4 and model.params_["beta"] > 1e4
     assert np.isnan(model.standard_errors_).all()
+
+
+def test_ridge_towards_infinity_is_flagged() -> None:
+    """1,000 customers who never drop out: the optimiser stops on the ridge s -> 0,
+    beta -> infinity (only s/beta is identified); the fit must say so, not pass silently."""
+    rng = np.random.default_rng(1)
+    sim = pnbd_summary(1000, r=0.5, alpha=5.0, s=0.5, beta=1e9, T=rng.uniform(20, 60, 1000), seed=1)
+    with pytest.warns(BoundaryWarning, match="beta=.* drifting to the edge|on the boundary"):
+        model = ParetoNBDModel().fit(sim)
+    assert any("do not identify" in note for note in model.result_.notes)

@@ -40,6 +40,8 @@ LogLik = Callable[..., Any]
 LOG_BOUND = 25.0
 #: A fit whose mean-log-likelihood gradient (in log-parameters) is below this has converged.
 GRAD_TOL = 1e-5
+#: Log-parameters beyond this (estimates above 1.6e5 or below 6e-6) draw a BoundaryWarning.
+EXTREME_LOG = 12.0
 #: Above this many distinct rows, a subsample fit gives the starting point.
 WARM_START_ROWS = 40_000
 
@@ -318,12 +320,18 @@ def maximize_likelihood(
 
     theta = np.exp(log_theta)
     notes = list(notes)
-    if at_bound.any():
-        names = ", ".join(n for n, b in zip(param_names, at_bound, strict=True) if b)
+    extreme = np.abs(log_theta) > EXTREME_LOG
+    if extreme.any():
+        names = ", ".join(
+            f"{n}={v:.4g}"
+            for n, v, b in zip(param_names, np.exp(log_theta), extreme, strict=True)
+            if b
+        )
+        where = "on the boundary of" if at_bound.any() else "drifting to the edge of"
         note = (
-            f"estimate of {names} is on the boundary of the parameter space (near 0 or "
-            f"infinity): the data cannot identify it; the model may be a poor fit, or a "
-            f"simpler one may do"
+            f"estimate of {names} is {where} the parameter space (towards 0 or infinity): "
+            f"the data do not identify it (often only a ratio of two parameters is); the "
+            f"model may be a poor fit, or a simpler one may do"
         )
         notes.append(note)
         warnings.warn(f"{model}: {note}. Optimiser: {message}", BoundaryWarning, stacklevel=3)
