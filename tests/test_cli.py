@@ -213,3 +213,33 @@ def test_fit_auto_without_holdout_chooses_by_bic(tmp_path, cdnow_summary_path) -
         tmp_path / "x.json",
     )
     assert code == ExitStatus.INPUT_ERROR and "'bgnbd,nope'" in err
+
+
+def test_fit_discrete_and_contractual_models_from_files(tmp_path, lifetimes_datasets) -> None:
+    # BG/BB on the donations table (Fader, Hardie & Shang 2010: 1.204, 0.750, 0.657, 2.783).
+    code, _, err = run(
+        "fit",
+        lifetimes_datasets / "donations.csv",
+        "--model",
+        "bgbb",
+        "--freq",
+        "Y",
+        "--out",
+        tmp_path / "bgbb.json",
+    )
+    assert code == ExitStatus.OK, err
+    params = json.loads((tmp_path / "bgbb.json").read_text())["params"]
+    assert [round(params[k], 3) for k in ("alpha", "beta", "gamma", "delta")] == [
+        1.204,
+        0.750,
+        0.657,
+        2.783,
+    ]
+    # sBG on the "regular" cohort (Fader & Hardie 2007: gamma 0.704, delta 1.182).
+    cohort = tmp_path / "regular.csv"
+    survivors = [1000, 631, 468, 382, 326, 289, 262, 241]
+    cohort.write_text("period,customers\n" + "".join(f"{i},{n}\n" for i, n in enumerate(survivors)))
+    code, _, err = run("fit", cohort, "--model", "sbg", "--freq", "Y", "--out", tmp_path / "s.json")
+    assert code == ExitStatus.OK, err
+    params = json.loads((tmp_path / "s.json").read_text())["params"]
+    assert round(params["gamma"], 3) == 0.704 and round(params["delta"], 3) == 1.182

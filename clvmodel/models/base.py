@@ -16,7 +16,7 @@ from typing import Any, ClassVar, Self
 
 import numpy as np
 import pandas as pd
-from numpy.typing import NDArray
+from numpy.typing import ArrayLike, NDArray
 
 from .. import __version__
 from ..exceptions import (
@@ -632,12 +632,16 @@ class PurchaseModel(BaseModel):
     """
 
     kind = "purchase"
+    #: The model module's pure prediction functions, ``f(params, *arrays)`` and
+    #: ``f(params, t, *arrays)``; declaring them is all a model needs for the methods below.
+    _p_alive_fn: ClassVar[Callable[..., Array]]
+    _expected_purchases_fn: ClassVar[Callable[..., Array]]
 
     def _expected_purchases(self, arrays: tuple[Array, ...], t: float) -> Array:
-        raise NotImplementedError
+        return type(self)._expected_purchases_fn(self._params(), t, *arrays)
 
     def _p_alive(self, arrays: tuple[Array, ...]) -> Array:
-        raise NotImplementedError
+        return type(self)._p_alive_fn(self._params(), *arrays)
 
     def p_alive(self, data: pd.DataFrame) -> pd.Series:
         """P(alive) of each customer at the end of their observation period."""
@@ -652,3 +656,28 @@ class PurchaseModel(BaseModel):
         return pd.Series(
             self._expected_purchases(arrays, float(t)), index=labels, name="expected_purchases"
         )
+
+
+class NewCustomerPredictions:
+    """Closed-form predictions for a customer just acquired (continuous-time models).
+
+    A model declares ``_expected_new_fn(params, t)`` and ``_probability_fn(params, t, n)``.
+    """
+
+    _expected_new_fn: ClassVar[Callable[..., Array]]
+    _probability_fn: ClassVar[Callable[..., Array]]
+    _params: Callable[[], Array]
+
+    def expected_purchases_new_customer(self, t: ArrayLike) -> Array:
+        """Expected repeat purchases in ``(0, t]`` of a customer acquired at 0."""
+        return type(self)._expected_new_fn(self._params(), t)
+
+    def probability_of_purchases(self, *, t: ArrayLike, n: ArrayLike) -> Array:
+        """P(X(t) = n): probability that a new customer makes ``n`` repeat purchases by ``t``."""
+        return type(self)._probability_fn(self._params(), t, n)
+
+
+def repeat_purchase_rate(arrays: tuple[Array, ...], weights: Array) -> float:
+    """Weighted repeat purchases per unit of time, ``Σ w x / Σ w T``: a starting-value scale."""
+    x, _, T = arrays
+    return max(float(weights @ x) / max(float(weights @ T), 1e-12), 1e-6)

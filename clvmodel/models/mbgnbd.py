@@ -16,7 +16,7 @@ from scipy.special import betainc, betaln, expit, gammaln
 
 from ..likelihoods import mbgnbd_loglik
 from ..special import logconcave_integral
-from .base import Array, PurchaseModel
+from .base import Array, NewCustomerPredictions, PurchaseModel, repeat_purchase_rate
 
 PARAMS = ("r", "alpha", "a", "b")
 
@@ -135,7 +135,7 @@ def probability_of_purchases(params: Array, t: ArrayLike, n: ArrayLike) -> Array
     return alive + dead
 
 
-class ModifiedBetaGeoModel(PurchaseModel):
+class ModifiedBetaGeoModel(NewCustomerPredictions, PurchaseModel):
     """MBG/NBD purchase model (Batislam, Denizel & Filiztekin 2007), maximum likelihood.
 
     Parameters ``r, alpha`` (gamma heterogeneity of the purchase rate; ``alpha`` in the data's
@@ -147,22 +147,10 @@ class ModifiedBetaGeoModel(PurchaseModel):
     param_names = PARAMS
     columns = ("frequency", "recency", "T")
     _loglik = staticmethod(mbgnbd_loglik)
+    _p_alive_fn = staticmethod(p_alive)
+    _expected_purchases_fn = staticmethod(expected_purchases)
+    _expected_new_fn = staticmethod(expected_purchases_new)
+    _probability_fn = staticmethod(probability_of_purchases)
 
     def _default_initial(self, arrays: tuple[Array, ...], weights: Array) -> Array:
-        x, _, T = arrays
-        rate = float(weights @ x) / max(float(weights @ T), 1e-12)
-        return np.array([1.0, 1.0 / max(rate, 1e-6), 1.0, 1.0])
-
-    def _p_alive(self, arrays: tuple[Array, ...]) -> Array:
-        return p_alive(self._params(), *arrays)
-
-    def _expected_purchases(self, arrays: tuple[Array, ...], t: float) -> Array:
-        return expected_purchases(self._params(), t, *arrays)
-
-    def expected_purchases_new_customer(self, t: ArrayLike) -> NDArray[np.float64]:
-        """Expected repeat purchases in ``(0, t]`` of a customer acquired at 0."""
-        return expected_purchases_new(self._params(), t)
-
-    def probability_of_purchases(self, *, t: ArrayLike, n: ArrayLike) -> NDArray[np.float64]:
-        """P(X(t) = n): probability that a new customer makes ``n`` repeat purchases by ``t``."""
-        return probability_of_purchases(self._params(), t, n)
+        return np.array([1.0, 1.0 / repeat_purchase_rate(arrays, weights), 1.0, 1.0])

@@ -18,7 +18,7 @@ from ..exceptions import InputError
 from ..likelihoods import pnbd_loglik
 from ..special import logconcave_integral
 from ..units import check_unit, units_per_year
-from .base import Array, PurchaseModel
+from .base import Array, NewCustomerPredictions, PurchaseModel
 
 PARAMS = ("r", "alpha", "s", "beta")
 
@@ -154,7 +154,7 @@ def dert(params: Array, delta: float, x: Array, tx: Array, T: Array) -> Array:
     return p_alive(params, x, tx, T) * (r + x) / (alpha + T) * life.reshape(np.shape(base))
 
 
-class ParetoNBDModel(PurchaseModel):
+class ParetoNBDModel(NewCustomerPredictions, PurchaseModel):
     """Pareto/NBD purchase model (Schmittlein, Morrison & Colombo 1987), maximum likelihood.
 
     Parameters ``r, alpha`` (gamma heterogeneity of the purchase rate) and ``s, beta`` (gamma
@@ -174,27 +174,19 @@ class ParetoNBDModel(PurchaseModel):
     param_names = PARAMS
     columns = ("frequency", "recency", "T")
     _loglik = staticmethod(pnbd_loglik)
+    _p_alive_fn = staticmethod(p_alive)
+    _expected_purchases_fn = staticmethod(expected_purchases)
+    _expected_new_fn = staticmethod(expected_purchases_new)
+    _probability_fn = staticmethod(probability_of_purchases)
 
     def _default_initial(self, arrays: tuple[Array, ...], weights: Array) -> Array:
+        # Kept to the last bit: on a likelihood ridge (customers who never drop out) the
+        # optimiser's path, and so the warning it ends with, depends on the start.
         x, _, T = arrays
         w = weights / weights.sum()
         rate = float(w @ x) / max(float(w @ T), 1e-12)
         mean_T = max(float(w @ T), 1e-12)
         return np.array([1.0, 1.0 / max(rate, 1e-6), 1.0, mean_T])
-
-    def _p_alive(self, arrays: tuple[Array, ...]) -> Array:
-        return p_alive(self._params(), *arrays)
-
-    def _expected_purchases(self, arrays: tuple[Array, ...], t: float) -> Array:
-        return expected_purchases(self._params(), t, *arrays)
-
-    def expected_purchases_new_customer(self, t: ArrayLike) -> NDArray[np.float64]:
-        """Expected repeat purchases in ``(0, t]`` of a customer acquired at 0."""
-        return expected_purchases_new(self._params(), t)
-
-    def probability_of_purchases(self, *, t: ArrayLike, n: ArrayLike) -> NDArray[np.float64]:
-        """P(X(t) = n): probability that a new customer makes ``n`` repeat purchases by ``t``."""
-        return probability_of_purchases(self._params(), t, n)
 
     def discounted_expected_residual_transactions(
         self, data: pd.DataFrame, *, discount_rate: float
