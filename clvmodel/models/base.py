@@ -282,12 +282,12 @@ def maximize_likelihood(
 
     # Polish with Newton steps on the log-scale Hessian (quadratic convergence near the optimum).
     hess = _hessian(grad_only, log_theta)
+    grad = grad_only(log_theta)  # kept at the current point throughout
     for _ in range(3):
-        g = grad_only(log_theta)
-        if not np.all(np.isfinite(hess)) or np.max(np.abs(g)) < 1e-12:
+        if not np.all(np.isfinite(hess)) or np.max(np.abs(grad)) < 1e-12:
             break
         try:
-            step = np.linalg.solve(hess, g)
+            step = np.linalg.solve(hess, grad)
         except np.linalg.LinAlgError:
             break
         candidate = np.clip(log_theta - step, -LOG_BOUND, LOG_BOUND)
@@ -295,10 +295,10 @@ def maximize_likelihood(
         if not (np.isfinite(cand_value) and cand_value >= value):
             break
         log_theta, value = candidate, cand_value
+        grad = grad_only(log_theta)
         if np.max(np.abs(step)) > 1e-3:  # the Hessian barely moves over smaller steps
             hess = _hessian(grad_only, log_theta)
 
-    grad = grad_only(log_theta)
     grad_norm = float(np.max(np.abs(grad))) if np.all(np.isfinite(grad)) else np.inf
     message = str(opt.message)
     if not np.isfinite(value):
@@ -323,9 +323,7 @@ def maximize_likelihood(
     extreme = np.abs(log_theta) > EXTREME_LOG
     if extreme.any():
         names = ", ".join(
-            f"{n}={v:.4g}"
-            for n, v, b in zip(param_names, np.exp(log_theta), extreme, strict=True)
-            if b
+            f"{n}={v:.4g}" for n, v, b in zip(param_names, theta, extreme, strict=True) if b
         )
         where = "on the boundary of" if at_bound.any() else "drifting to the edge of"
         note = (
