@@ -20,8 +20,8 @@ from typing import TextIO
 from . import __version__
 from .exceptions import CLVModelError, FitError, InputError, ModelFileError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEMO_DATA = REPO_ROOT / "data" / "cdnow_transactions.csv.gz"
+#: The bundled CDNOW log (package data, so the demo runs from a wheel install too).
+DEMO_DATA = Path(__file__).resolve().parent / "datasets" / "cdnow_transactions.csv.gz"
 DEMO_OUT = Path("reports") / "demo"
 DEMO_CALIBRATION_END = "1997-09-30"
 CANDIDATES = "bgnbd,pnbd,mbgnbd"
@@ -108,10 +108,21 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="re-render charts and the PDF report of a run folder")
     rep.add_argument("run_dir", help="folder written by `clvmodel run`")
+    _add_currency_option(rep, default=None)
 
     demo = sub.add_parser("demo", help="run the pipeline on the bundled CDNOW data")
     demo.add_argument("--out", default=str(DEMO_OUT), help=f"output folder (default {DEMO_OUT})")
+    _add_currency_option(demo, default="USD")
     return parser
+
+
+def _add_currency_option(p: argparse.ArgumentParser, *, default: str | None) -> None:
+    p.add_argument(
+        "--currency",
+        default=default,
+        help="currency of the amounts, shown on every money figure of the report (EUR, $, ...)"
+        + (f"; default {default}" if default else "; default: the run's, else none"),
+    )
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -126,6 +137,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--horizon", type=float, default=None, help="CLV horizon (default 1 year)")
     p.add_argument("--discount-rate", type=float, default=0.0, help="annual discount rate")
     p.add_argument("--margin", type=float, default=1.0, help="profit margin on spend")
+    _add_currency_option(p, default=None)
 
 
 def _quiet(_: str) -> None:
@@ -150,7 +162,7 @@ def _write_rejects_beside(loaded: object, out: Path, err: TextIO) -> None:
     _say(
         err,
         f"read {ledger.input_rows:,} rows: {ledger.used_rows:,} used, "
-        f"{ledger.rejected_rows:,} rejected (see {path})",
+        f"{ledger.rejected_rows:,} rejected (see {path.resolve()})",
     )
 
 
@@ -184,7 +196,7 @@ def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         model = comparison.models[key]
         save_model(model, target)
         _say(out, str(model.result_))
-        _say(err, f"wrote {target} ({time.perf_counter() - started:.2f} s)")
+        _say(err, f"wrote {target.resolve()} ({time.perf_counter() - started:.2f} s)")
         return ExitStatus.OK
     try:
         model = cls().fit(loaded.summary)
@@ -195,7 +207,7 @@ def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise
     save_model(model, target)
     _say(out, str(model.result_))
-    _say(err, f"wrote {target} ({time.perf_counter() - started:.2f} s)")
+    _say(err, f"wrote {target.resolve()} ({time.perf_counter() - started:.2f} s)")
     return ExitStatus.OK
 
 
@@ -233,7 +245,7 @@ def _cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         step=args.step,
     )
     write_frame(scores, target)
-    _say(err, f"wrote {len(scores):,} scores to {target}")
+    _say(err, f"wrote {len(scores):,} scores to {target.resolve()}")
     return ExitStatus.OK
 
 
@@ -253,12 +265,13 @@ def _run(args: argparse.Namespace, source: str, out_dir: str, err: TextIO) -> in
         horizon=args.horizon,
         discount_rate=args.discount_rate,
         margin=args.margin,
+        currency=args.currency,
     )
     from .progress import _is_terminal
 
     chatty = _is_terminal(err)  # step-by-step lines on a terminal, quiet in batch logs
     run_pipeline(source, out_dir, config, log=(lambda m: _say(err, m)) if chatty else _quiet)
-    _say(err, f"run written to {out_dir}")
+    _say(err, f"run written to {Path(out_dir).resolve()}")
     return ExitStatus.OK
 
 
@@ -268,7 +281,7 @@ def _cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not DEMO_DATA.exists():
-        raise InputError(f"The bundled demo data {DEMO_DATA} is missing (run from a clone).")
+        raise InputError(f"The bundled demo data {DEMO_DATA} is missing: reinstall clvmodel.")
     demo_args = build_parser().parse_args(
         [
             "run",
@@ -283,6 +296,8 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             "52",
             "--discount-rate",
             "0.1",
+            "--currency",
+            args.currency,
         ]
     )
     return _run(demo_args, str(DEMO_DATA), args.out, err)
@@ -321,7 +336,7 @@ def _cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     _say(out, comparison.table.to_string(float_format=lambda v: f"{v:.6g}"))
     _say(out, f"chose {key}: {reason}")
     write_json(args.out, comparison.to_dict())
-    _say(err, f"wrote {args.out}")
+    _say(err, f"wrote {Path(args.out).resolve()}")
     return ExitStatus.OK
 
 
@@ -331,9 +346,12 @@ def _cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     run_dir = Path(args.run_dir)
     if not (run_dir / "run.json").exists():
         raise InputError(f"{run_dir} is not a run folder: it has no run.json (see `clvmodel run`).")
-    figures = write_figures(run_dir)
-    pdf = render_report(run_dir)
-    _say(err, f"wrote {len(figures)} charts to {run_dir / 'figures'} and {pdf}")
+    figures = write_figures(run_dir, currency=args.currency)
+    pdf = render_report(run_dir, currency=args.currency)
+    _say(
+        err,
+        f"wrote {len(figures)} charts to {(run_dir / 'figures').resolve()} and {pdf.resolve()}",
+    )
     return ExitStatus.OK
 
 

@@ -62,6 +62,8 @@ class RunConfig:
         Annual discount rate.
     margin : float
         Profit margin applied to spend.
+    currency : str, optional
+        Currency of the amounts (``"EUR"``, ``"$"``), shown on the report's money figures.
     """
 
     customer_col: str = "customer_id"
@@ -76,6 +78,7 @@ class RunConfig:
     horizon: float | None = None
     discount_rate: float = 0.0
     margin: float = 1.0
+    currency: str | None = None
 
 
 def _quiet(_: str) -> None:
