@@ -186,3 +186,24 @@ def test_load_cdnow_from_a_wheel_installed_in_a_fresh_venv(tmp_path) -> None:
     env = {k: v for k, v in os.environ.items() if k != "PYTHONPATH"}
     done = subprocess.run([str(python), "-c", code], cwd=tmp_path, env=env, **quiet)
     assert done.stdout.strip() == "ok"
+
+
+def test_tracking_chart_from_a_model_a_summary_and_the_transactions(tmp_path) -> None:
+    """plot_tracking needs no run folder: the table is made from the log, as the run does."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    from report_fixtures import simulated_transactions, summarise
+    from report_fixtures import tracking_table as fixture_table
+
+    from clvmodel.plotting import plot_p_alive_matrix, plot_tracking, tracking_table
+
+    tx = simulated_transactions(400)
+    summary = summarise(tx, freq="W", calibration_end="2024-12-31", observation_end="2025-06-30")
+    model = BetaGeoModel().fit(summary)
+    table = tracking_table(tx, summary)
+    expected = fixture_table(tx, summary, freq="W", observation_end="2025-06-30")
+    pd.testing.assert_frame_equal(table, expected, check_dtype=False)
+    ax = plot_tracking(model, summary, transactions=tx, cumulative=True)
+    assert ax.get_lines()[0].get_ydata()[-1] == table["actual"].sum()
+    assert plot_p_alive_matrix(model, summary).get_title(loc="left").startswith("P(alive)")

@@ -24,10 +24,12 @@ from ..plotting import (
     plot_p_alive_matrix,
     plot_tracking,
     plot_value_by_decile,
+    plot_value_risk,
     unit_name,
 )
 from ..progress import Progress
 from .layout import DPI, FIGURE_SIZE, new_figure
+from .numbers import AT_RISK_P_ALIVE, WIN_BACK_P_ALIVE
 from .run import ReportWarning, RunFiles, load_run
 
 if TYPE_CHECKING:
@@ -73,23 +75,28 @@ def example_customers(run: RunFiles, n: int = 3) -> tuple[pd.DataFrame, list[str
     return rows, labels
 
 
-def charts(run: RunFiles) -> list[Chart]:
-    """Every chart the run supports, in report order."""
+def charts(run: RunFiles, *, currency: str | None = None) -> list[Chart]:
+    """Every chart the run supports, in report order.
+
+    The fit charts (histogram, holdout, tracking) check the model fitted on the calibration
+    period (:attr:`RunFiles.holdout_model`); the others show the forecast model.
+    """
     model, summary = run.purchase_model, run.summary
-    out = [Chart("frequency_histogram", lambda ax: plot_frequency_histogram(model, summary, ax=ax))]
+    check = run.holdout_model
+    out = [Chart("frequency_histogram", lambda ax: plot_frequency_histogram(check, summary, ax=ax))]
     if run.holdout:
         out.append(
             Chart(
-                "holdout_by_frequency", lambda ax: plot_holdout_by_frequency(model, summary, ax=ax)
+                "holdout_by_frequency", lambda ax: plot_holdout_by_frequency(check, summary, ax=ax)
             )
         )
     if run.tracking is not None:
         tracking = run.tracking
-        out.append(Chart("tracking", lambda ax: plot_tracking(model, summary, tracking, ax=ax)))
+        out.append(Chart("tracking", lambda ax: plot_tracking(check, summary, tracking, ax=ax)))
         out.append(
             Chart(
                 "tracking_cumulative",
-                lambda ax: plot_tracking(model, summary, tracking, cumulative=True, ax=ax),
+                lambda ax: plot_tracking(check, summary, tracking, cumulative=True, ax=ax),
             )
         )
     for m in (model, run.spend_model):
@@ -99,7 +106,9 @@ def charts(run: RunFiles) -> list[Chart]:
             out.append(
                 Chart(
                     f"heterogeneity_{dist.key}",
-                    lambda ax, m=m, key=dist.key: plot_heterogeneity(m, which=key, ax=ax),
+                    lambda ax, m=m, key=dist.key: plot_heterogeneity(
+                        m, which=key, currency=currency, formula=False, ax=ax
+                    ),
                 )
             )
     horizon = float(run.run.get("horizon") or 52.0)
@@ -122,10 +131,24 @@ def charts(run: RunFiles) -> list[Chart]:
         holdout = summary if run.holdout else None
         scores = run.scores
         out.append(
-            Chart("clv_distribution", lambda ax: plot_clv_distribution(scores, holdout, ax=ax))
+            Chart(
+                "clv_distribution",
+                lambda ax: plot_clv_distribution(scores, holdout, currency=currency, ax=ax),
+            )
         )
         out.append(Chart("clv_gains", lambda ax: plot_gains_curve(scores, holdout, ax=ax)))
         out.append(Chart("clv_deciles", lambda ax: plot_value_by_decile(scores, holdout, ax=ax)))
+        out.append(
+            Chart(
+                "value_risk",
+                lambda ax: plot_value_risk(
+                    scores,
+                    currency=currency,
+                    bands={"at risk": AT_RISK_P_ALIVE, "win back": (0.0, WIN_BACK_P_ALIVE)},
+                    ax=ax,
+                ),
+            )
+        )
     return out
 
 
@@ -136,8 +159,10 @@ def _skip(run: RunFiles, name: str, exc: Exception) -> None:
         warnings.warn(message, ReportWarning, stacklevel=3)
 
 
-def write_figures(run_dir: str | Path) -> list[Path]:
+def write_figures(run_dir: str | Path, *, currency: str | None = None) -> list[Path]:
     """Draw every chart of the run to ``run_dir/figures/NAME.png`` (150 dpi), atomically.
+
+    ``currency`` labels the money axes (default: the run's, from ``run.json``).
 
     Charts the models do not support are left out with a :class:`ReportWarning`.
 
@@ -149,7 +174,7 @@ def write_figures(run_dir: str | Path) -> list[Path]:
     run = load_run(run_dir)
     out_dir = run.directory / "figures"
     written: list[Path] = []
-    todo = charts(run)
+    todo = charts(run, currency=currency or run.currency)
     with Progress("Writing figures", total=len(todo)) as progress:
         for chart in todo:
             fig = new_figure(FIGURE_SIZE, layout="constrained")

@@ -12,7 +12,9 @@ from ..clv_metrics import clv_metrics
 from ..plotting import ChartUnavailableError, unit_name
 from ..units import units_per_year
 from .charts import Chart, _skip, charts
+from .formatting import fmt_money
 from .layout import Page
+from .numbers import ReportNumbers, report_numbers
 from .run import RunFiles, load_run
 
 
@@ -24,6 +26,23 @@ class ReportContext:
     clv: dict[str, Any] | None
     charts: dict[str, Chart]
     holdout: dict[str, Any] | None = None
+    numbers: ReportNumbers | None = None
+    currency: str | None = None
+
+    def money(self, value: Any) -> str:
+        """An amount in the run's currency (``"EUR 1,234"``, ``"$1,234"``, ``"1,234"``)."""
+        return fmt_money(value, self.currency)
+
+    @property
+    def money_unit(self) -> str:
+        """What amounts are in: ``"EUR"``, or ``"the currency of the input amounts"``."""
+        return self.currency or "the currency of the input amounts"
+
+    @property
+    def n(self) -> ReportNumbers:
+        """The numbers (always computed by :func:`report_context`)."""
+        assert self.numbers is not None
+        return self.numbers
 
     @property
     def unit(self) -> str:
@@ -84,23 +103,41 @@ def _draw_chart(
     return True
 
 
-def report_context(run_dir: str | Path) -> ReportContext:
-    """Load the run directory and compute what the pages share (CLV metrics, charts)."""
+def report_context(run_dir: str | Path, *, currency: str | None = None) -> ReportContext:
+    """Load the run directory and compute what the pages share (numbers, charts).
+
+    ``currency`` overrides the run's (``run.json`` ``config.currency``). CLV metrics are read
+    from ``metrics.json`` when it has them for these customers, otherwise computed.
+    """
     from ..evaluation import holdout_metrics, holdout_predictions
 
     run = load_run(run_dir)
+    currency = currency or run.currency
     holdout = None
+    check = run.holdout_model
     if run.holdout:
         # metrics.json has it when the pipeline wrote one; otherwise it is cheap to recompute.
-        holdout = run.metrics.get("holdout") or holdout_metrics(run.purchase_model, run.summary)
+        holdout = run.metrics.get("holdout") or holdout_metrics(check, run.summary)
     clv = None
     if run.has_clv:
-        predicted = None
-        if run.holdout:
-            predicted = holdout_predictions(run.purchase_model, run.summary)["predicted"]
-        clv = clv_metrics(
-            run.scores,
-            run.summary if run.holdout else None,
-            predicted_holdout_purchases=predicted,
-        )
-    return ReportContext(run, clv, {c.name: c for c in charts(run)}, holdout)
+        saved = run.metrics.get("clv")
+        if (
+            saved
+            and saved.get("n_customers") == len(run.scores)
+            and (saved.get("holdout") == run.holdout)
+        ):
+            clv = saved
+        else:
+            predicted = None
+            if run.holdout:
+                predicted = holdout_predictions(check, run.summary)["predicted"]
+            clv = clv_metrics(
+                run.scores,
+                run.summary if run.holdout else None,
+                predicted_holdout_purchases=predicted,
+            )
+    ctx = ReportContext(
+        run, clv, {c.name: c for c in charts(run, currency=currency)}, holdout, currency=currency
+    )
+    ctx.numbers = report_numbers(run, ctx.horizon)
+    return ctx

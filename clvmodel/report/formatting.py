@@ -32,12 +32,19 @@ def fmt_count(value: Any) -> str:
     return "n/a" if _missing(value) else f"{float(value):,.0f}"
 
 
-def fmt_money(value: Any) -> str:
-    """Amounts: whole numbers from 1,000, two decimals below."""
+def fmt_money(value: Any, currency: str | None = None) -> str:
+    """Amounts: whole numbers from 1,000, two decimals below; with the currency, a code
+    before (``"EUR 1,234"``) or a symbol against it (``"$1,234"``, ``"-€5.00"``)."""
     if _missing(value):
         return "n/a"
     v = float(value)
-    return f"{v:,.0f}" if abs(v) >= 1000 else f"{v:,.2f}"
+    text = f"{abs(v):,.0f}" if abs(v) >= 1000 else f"{abs(v):,.2f}"
+    sign = "-" if v < 0 and text.strip("0.,") else ""
+    if not currency:
+        return sign + text
+    if currency.isalpha() and len(currency) > 1:
+        return f"{sign}{currency} {text}"
+    return f"{sign}{currency}{text}"
 
 
 def fmt_pct(value: Any, digits: int = 0, *, signed: bool = False) -> str:

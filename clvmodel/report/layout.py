@@ -144,6 +144,11 @@ class Page:
             y -= self.line_height(size, 0.45)
         return y
 
+    def bullets_height(self, items: Sequence[str], width: float, size: float = 9) -> float:
+        """Height :meth:`bullets` will take, in figure fraction."""
+        lines = sum(len(self.wrap(item, width - 0.014, size)) for item in items)
+        return lines * self.line_height(size, 1.4) + len(items) * self.line_height(size, 0.45)
+
     def formula(self, x: float, y: float, tex: str, width: float, size: float = 10.5) -> float:
         """A mathtext line, shrunk to fit ``width``; returns the y below it."""
         artist = self.text(x, y, tex, fontsize=size)

@@ -7,6 +7,8 @@ from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import numpy as np
+
 from .. import __version__
 from ..io import atomic_write_with
 from ..plotting import ACTUAL, MUTED
@@ -14,7 +16,9 @@ from ..progress import Progress
 from .context import ReportContext, report_context
 from .formatting import DASH, _date
 from .layout import GREY, PAGE_SIZE, RULE, Page, new_figure
-from .pages import PAGES, page_segments, page_value
+from .numbers import action_labels
+from .pages import PAGES, page_actions, page_segments, page_value
+from .pages.actions import customer_lists_path
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -57,7 +61,7 @@ def report_pages(ctx: ReportContext) -> list[Callable[[ReportContext, Page], tup
     """The pages of this run's report: the CLV pages only when there is CLV."""
     if ctx.clv is not None:
         return list(PAGES)
-    return [p for p in PAGES if p not in (page_value, page_segments)]
+    return [p for p in PAGES if p not in (page_value, page_segments, page_actions)]
 
 
 def iter_report_pages(ctx: ReportContext) -> Iterator[tuple[str, Figure]]:
@@ -75,11 +79,52 @@ def iter_report_pages(ctx: ReportContext) -> Iterator[tuple[str, Figure]]:
         yield title, fig
 
 
-def render_report(run_dir: str | Path) -> Path:
-    """Write ``run_dir/report.pdf`` from the run directory's files, atomically.
+def write_customer_lists(ctx: ReportContext) -> Path | None:
+    """Write every customer's segment and action (``at risk``, ``win back`` or empty) to
+    ``DIR/segments.parquet`` or ``DIR/segments.csv`` (the scores' format), atomically.
+
+    Columns ``customer_id``, ``segment``, ``action``, ``p_alive``, ``past_spend``, ``clv``.
+    Nothing is written for a run without CLV.
+    """
+    numbers = ctx.n
+    if numbers.segment_of is None or numbers.past_spend is None:
+        return None
+    import pyarrow as pa
+
+    scores = ctx.run.scores
+    table = pa.table(
+        {
+            "customer_id": pa.array(scores["customer_id"].astype(str).to_numpy(), pa.string()),
+            "segment": pa.array(np.asarray(numbers.segment_of, dtype=object), pa.string()),
+            "action": pa.array(action_labels(numbers), pa.string()),
+            "p_alive": scores["p_alive"].to_numpy(np.float64),
+            "past_spend": numbers.past_spend,
+            "clv": scores["clv"].to_numpy(np.float64),
+        }
+    )
+    target = customer_lists_path(ctx)
+
+    def write(tmp: Path) -> None:
+        if target.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(table, tmp)
+        else:
+            import pyarrow.csv as pacsv
+
+            pacsv.write_csv(table, tmp)
+
+    atomic_write_with(target, write)
+    return target
+
+
+def render_report(run_dir: str | Path, *, currency: str | None = None) -> Path:
+    """Write ``run_dir/report.pdf`` from the run directory's files, atomically, and the
+    customer lists of the actions page (:func:`write_customer_lists`).
 
     Nothing is refitted: the models are read from ``models/``. Charts a model cannot support
-    are replaced by a note and reported with a :class:`ReportWarning`.
+    are replaced by a note and reported with a :class:`ReportWarning`. ``currency`` labels
+    every money figure (default: the run's, ``run.json`` ``config.currency``).
 
     Returns
     -------
@@ -88,8 +133,9 @@ def render_report(run_dir: str | Path) -> Path:
     """
     from matplotlib.backends.backend_pdf import PdfPages
 
-    ctx = report_context(run_dir)
+    ctx = report_context(run_dir, currency=currency)
     target = ctx.run.directory / "report.pdf"
+    write_customer_lists(ctx)
 
     def write(tmp: Path) -> None:
         total = len(report_pages(ctx))

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -30,16 +31,21 @@ class RunFiles:
     run : dict
         ``run.json``.
     summary : DataFrame
-        ``summary.csv`` indexed by ``customer_id`` (text), with ``attrs`` ``time_unit``,
-        ``first_date``, ``observation_end`` and ``calibration_end`` from ``run.json``.
+        ``summary.parquet`` or ``summary.csv`` indexed by ``customer_id`` (text), with
+        ``attrs`` ``time_unit``, ``first_date``, ``observation_end`` and ``calibration_end``
+        from ``run.json``.
     scores : DataFrame
-        ``scores.csv`` (``customer_id`` as text).
+        ``scores.parquet`` or ``scores.csv`` (``customer_id`` as text).
     metrics : dict
         ``metrics.json`` (empty when absent).
     tracking : DataFrame or None
         ``tracking.csv``.
     purchase_model, spend_model
         The models named in ``run.json``, loaded from ``models/``.
+    check_model : PurchaseModel or None
+        ``models/calibration/KEY.json`` when present (see :attr:`holdout_model`).
+    scores_path : Path or None
+        The scores file read (``scores.parquet`` or ``scores.csv``).
     """
 
     directory: Path
@@ -50,7 +56,25 @@ class RunFiles:
     tracking: pd.DataFrame | None
     purchase_model: PurchaseModel
     spend_model: BaseModel | None
+    check_model: PurchaseModel | None = None
+    scores_path: Path | None = None
     skipped: list[str] = field(default_factory=list)
+
+    @property
+    def holdout_model(self) -> PurchaseModel:
+        """The model the holdout checks: fitted on the calibration period.
+
+        ``models/calibration/KEY.json`` when the run refitted on the whole log for its
+        forecast, else the purchase model itself (fitted on the calibration period).
+        """
+        return self.check_model if self.check_model is not None else self.purchase_model
+
+    @property
+    def currency(self) -> str | None:
+        """Currency of the amounts: ``run.json`` ``currency`` or ``config.currency``."""
+        config = self.run.get("config") or {}
+        value = self.run.get("currency") or config.get("currency")
+        return str(value) if value else None
 
     @property
     def unit(self) -> str:
@@ -77,17 +101,79 @@ def _need(path: Path, what: str) -> Path:
     return path
 
 
+def data_file(directory: Path, stem: str, what: str) -> Path:
+    """``DIR/STEM.parquet`` if present, else ``DIR/STEM.csv`` (the run-folder contract)."""
+    for suffix in (".parquet", ".csv"):
+        path = directory / f"{stem}{suffix}"
+        if path.is_file():
+            return path
+    return _need(directory / f"{stem}.csv", what)
+
+
+def read_table(path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """A Parquet or CSV table, only ``columns`` of it where present; ids as text."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        present = pq.read_schema(path).names
+        wanted = None if columns is None else [c for c in columns if c in present]
+        table = pq.read_table(path, columns=wanted)
+        frame = table.to_pandas()
+    else:
+        wanted_set = None if columns is None else set(columns)
+        frame = pd.read_csv(
+            path,
+            dtype={"customer_id": str},
+            usecols=None if wanted_set is None else (lambda c: c in wanted_set),
+        )
+    if "customer_id" in frame.columns:
+        frame["customer_id"] = frame["customer_id"].astype(str)
+    return frame
+
+
+#: Columns the report reads (the others are not loaded).
+SUMMARY_COLUMNS = (
+    "customer_id",
+    "frequency",
+    "recency",
+    "T",
+    "periods",
+    "monetary_value",
+    "frequency_holdout",
+    "monetary_value_holdout",
+    "duration_holdout",
+)
+SCORES_COLUMNS = (
+    "customer_id",
+    "frequency",
+    "recency",
+    "T",
+    "periods",
+    "p_alive",
+    "expected_purchases",
+    "expected_spend",
+    "clv",
+    "rfm_score",
+    "segment",
+)
+
+
 def load_run(run_dir: str | Path) -> RunFiles:
-    """Read the run directory ``run_dir`` (see the module docstring for the files)."""
+    """Read the run directory ``run_dir`` (see the module docstring for the files).
+
+    ``summary`` and ``scores`` are read from Parquet when the run wrote Parquet, else CSV,
+    and only the columns the report uses. With ``models/calibration/KEY.json`` (a run that
+    refitted on the whole log after its holdout check) the calibration model is the one the
+    holdout charts and figures check.
+    """
     directory = Path(run_dir)
     if not directory.is_dir():
         raise InputError(f"The run directory {str(directory)!r} does not exist.")
     run = read_json(_need(directory / "run.json", "what was run"))
-    summary = pd.read_csv(
-        _need(directory / "summary.csv", "the RFM summary"), dtype={"customer_id": str}
-    )
+    summary_path = data_file(directory, "summary", "the RFM summary")
+    summary = read_table(summary_path, SUMMARY_COLUMNS)
     if "customer_id" not in summary.columns:
-        raise InputError(f"{directory / 'summary.csv'} has no 'customer_id' column.")
+        raise InputError(f"{summary_path} has no 'customer_id' column.")
     summary = summary.set_index("customer_id")
     summary.attrs.update(
         {
@@ -97,9 +183,7 @@ def load_run(run_dir: str | Path) -> RunFiles:
             "calibration_end": run.get("calibration_end"),
         }
     )
-    scores = pd.read_csv(
-        _need(directory / "scores.csv", "the customer scores"), dtype={"customer_id": str}
-    )
+    scores = read_table(data_file(directory, "scores", "the customer scores"), SCORES_COLUMNS)
     metrics_path = directory / "metrics.json"
     metrics = read_json(metrics_path) if metrics_path.is_file() else {}
     tracking_path = directory / "tracking.csv"
@@ -116,4 +200,19 @@ def load_run(run_dir: str | Path) -> RunFiles:
         if spend_key
         else None
     )
-    return RunFiles(directory, run, summary, scores, metrics, tracking, purchase, spend)
+    calibration_path = directory / "models" / "calibration" / f"{key}.json"
+    check = (
+        load_model(calibration_path, expected="purchase") if calibration_path.is_file() else None
+    )
+    return RunFiles(
+        directory,
+        run,
+        summary,
+        scores,
+        metrics,
+        tracking,
+        purchase,
+        spend,
+        check_model=check,
+        scores_path=data_file(directory, "scores", "the customer scores"),
+    )

@@ -12,6 +12,7 @@ from collections.abc import Callable
 
 from ..context import ReportContext
 from ..layout import Page
+from .actions import page_actions
 from .definitions import page_definitions
 from .model import page_diagnostics, page_expectations, page_heterogeneity
 from .summary import page_summary
@@ -26,12 +27,14 @@ PAGES: tuple[PageFunction, ...] = (
     page_expectations,
     page_value,
     page_segments,
+    page_actions,
     page_definitions,
 )
 
 __all__ = [
     "PAGES",
     "PageFunction",
+    "page_actions",
     "page_definitions",
     "page_diagnostics",
     "page_expectations",

@@ -8,7 +8,7 @@ from ...plotting import model_label
 from ..context import ReportContext, _draw_chart
 from ..formatting import fmt_count, fmt_number, fmt_pct
 from ..layout import GREY, Page, grid
-from .summary import _holdout_sentence
+from .summary import _holdout_sentence, active_sentence
 
 
 def page_diagnostics(ctx: ReportContext, page: Page) -> tuple[str, str]:
@@ -86,9 +86,9 @@ def page_heterogeneity(ctx: ReportContext, page: Page) -> tuple[str, str]:
     for name, rect in zip(names, grid(2, 2), strict=False):
         _draw_chart(ctx, page, name, rect)
     subtitle = (
-        "The model describes customers as differing in how often they buy and how soon they "
-        "stop; these are the fitted spreads across the customer base, and how P(alive) "
-        "falls for three customers who stop buying."
+        "Customers differ in how often they buy, how soon they stop and how much they spend. "
+        "The charts show how these differ across the customer base, and how the chance that "
+        "a customer is still active falls while three example customers do not buy."
     )
     return "How customers differ", subtitle
 
@@ -98,9 +98,8 @@ def page_expectations(ctx: ReportContext, page: Page) -> tuple[str, str]:
     rects = grid(1, 2, top=0.77, bottom=0.16, right=0.9, hgap=0.15)
     _draw_chart(ctx, page, "p_alive_matrix", rects[0])
     _draw_chart(ctx, page, "expected_purchases_matrix", rects[1])
-    alive = ctx.run.scores["p_alive"]
     subtitle = (
-        f"Customers who bought often and recently are the most likely to be active and to buy "
-        f"again. {fmt_pct((alive >= 0.5).mean())} of customers are more likely active than not."
+        "Customers who bought often and recently are the most likely to be active and to buy "
+        "again. " + active_sentence(ctx)
     )
     return "What the model expects of each customer", subtitle

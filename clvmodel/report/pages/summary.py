@@ -11,7 +11,7 @@ import pandas as pd
 from ...exceptions import InputError
 from ...plotting import model_label
 from ..context import ReportContext
-from ..formatting import DASH, _date, _missing, _span, fmt_count, fmt_money, fmt_number, fmt_pct
+from ..formatting import DASH, _date, _missing, _span, fmt_count, fmt_number, fmt_pct
 from ..layout import CONTENT_BOTTOM, GREY, Page
 
 if TYPE_CHECKING:
@@ -40,24 +40,33 @@ def _param_rows(model: BaseModel) -> list[list[str]]:
     return rows
 
 
+def active_sentence(ctx: ReportContext) -> str:
+    """The one statement of how many customers are active, used on every page."""
+    n = ctx.n
+    return (
+        f"About {n.active_expected:,.0f} of the {n.n_customers:,} customers "
+        f"({fmt_pct(n.active_share)}) are expected to be still active (the sum of P(alive))."
+    )
+
+
 def _key_points(ctx: ReportContext) -> list[str]:
-    run, c = ctx.run, ctx.clv
-    scores = run.scores
-    n = len(scores)
+    run, c, n = ctx.run, ctx.clv, ctx.n
     points = []
     if c is not None:
         points.append(
             f"The top 20% of customers account for {fmt_pct(c['top_20pct_share'])} of the value "
             f"expected over the next {ctx.horizon_text}."
         )
-    alive = float(scores["p_alive"].sum())
-    points.append(
-        f"About {alive:,.0f} of the {n:,} customers ({fmt_pct(alive / n)}) are likely still active."
-    )
-    once = int((scores["frequency"] == 0).sum())
-    points.append(
-        f"{once:,} customers ({fmt_pct(once / n)}) have not bought again after their first "
-        f"purchase" + (" in the calibration period." if run.holdout else ".")
+    if n.buyers_expected is not None:
+        points.append(
+            f"{fmt_count(n.buyers_expected)} customers ({fmt_pct(n.buyers_share)}) are expected "
+            f"to buy at least once in the next {ctx.horizon_text}."
+        )
+    points.append(active_sentence(ctx) + (f" {n.active_caveat}" if n.active_caveat else ""))
+    once = (
+        f"{n.one_time:,} customers ({fmt_pct(n.one_time / max(n.n_customers, 1))}) have not "
+        f"bought again after their first purchase"
+        + (" in the calibration period." if run.holdout else ".")
     )
     hold = ctx.holdout
     if hold:
@@ -67,6 +76,7 @@ def _key_points(ctx: ReportContext) -> list[str]:
             f"{fmt_count(hold.get('actual_purchases'))} made "
             f"({fmt_pct(hold.get('aggregate_error'), 1, signed=True)})."
         )
+        points.append(once)
         if c is not None and c.get("top_10pct_holdout_share") is not None:
             points.append(
                 f"The 10% of customers ranked highest by predicted CLV made "
@@ -74,7 +84,30 @@ def _key_points(ctx: ReportContext) -> list[str]:
             )
     else:
         points.append("Predictions are not validated: this run has no holdout period.")
+        points.append(once)
     return points
+
+
+def forecast_text(ctx: ReportContext) -> str:
+    """``"1 Jul 1998 – 30 Jun 1999 (52 weeks), from the end of the data"``."""
+    n = ctx.n
+    if not n.forecast_start:
+        return f"next {ctx.horizon_text}"
+    return (
+        f"{_date(n.forecast_start)} {DASH} {_date(n.forecast_end)} ({ctx.horizon_text}), "
+        f"from {n.forecast_basis}"
+    )
+
+
+def excluded_text(ctx: ReportContext) -> str:
+    """Customers left out of the scores and why, or that everyone was scored."""
+    n = ctx.n
+    if not n.excluded_total:
+        return "none: every customer is scored"
+    why = "; ".join(
+        f"{reason.replace('_', ' ')}: {count:,}" for reason, count in n.excluded.items()
+    )
+    return f"{n.excluded_total:,} customers not scored ({why})"
 
 
 def page_summary(ctx: ReportContext, page: Page) -> tuple[str, str]:
@@ -119,15 +152,20 @@ def page_summary(ctx: ReportContext, page: Page) -> tuple[str, str]:
         items.append(("Holdout", "none: the model is not validated"))
     items += [
         ("Time unit", units),
+        ("Forecast", forecast_text(ctx)),
         (
             "CLV settings",
-            f"next {ctx.horizon_text}; discount {fmt_pct(info.get('discount_rate', 0), 1)} "
-            f"a year; margin {fmt_pct(info.get('margin', 1), 0)} of spend",
+            f"discount {fmt_pct(info.get('discount_rate', 0), 1)} a year; margin "
+            f"{fmt_pct(info.get('margin', 1), 0)} of spend; amounts in {ctx.money_unit}",
         ),
+        ("Left out", excluded_text(ctx)),
     ]
     y = page.key_values(xs[0], y, items, col_w)
     y = page.heading(xs[0], y - 0.03, "Key points", col_w)
-    page.bullets(xs[0], y, _key_points(ctx), col_w, size=8.8)
+    points = _key_points(ctx)  # most important first: the last ones go when room is short
+    while len(points) > 2 and page.bullets_height(points, col_w, 8.8) > y - CONTENT_BOTTOM:
+        points.pop()
+    page.bullets(xs[0], y, points, col_w, size=8.8)
 
     # ---- the model
     pm, sm = run.purchase_model, run.spend_model
@@ -161,7 +199,7 @@ def page_summary(ctx: ReportContext, page: Page) -> tuple[str, str]:
         mean_spend = getattr(sm, "population_mean_spend", None)
         if mean_spend is not None:
             try:
-                text = f"Mean spend per purchase across customers: {fmt_money(mean_spend())}"
+                text = f"Mean spend per purchase across customers: {ctx.money(mean_spend())}"
             except InputError:  # q <= 1: no finite mean
                 text = "The fitted spend distribution has no finite mean (q <= 1)."
             page.text(xs[1], y - 0.008, text, fontsize=7.8, color=GREY)
@@ -180,9 +218,9 @@ def page_summary(ctx: ReportContext, page: Page) -> tuple[str, str]:
         c = ctx.clv
         tiles.append(
             (
-                fmt_money(c["clv_total"]),
+                ctx.money(c["clv_total"]),
                 f"Predicted value, next {ctx.horizon_text}",
-                f"mean {fmt_money(c['clv_mean'])}, median {fmt_money(c['clv_median'])} per "
+                f"mean {ctx.money(c['clv_mean'])}, median {ctx.money(c['clv_median'])} per "
                 "customer",
             )
         )
@@ -193,13 +231,23 @@ def page_summary(ctx: ReportContext, page: Page) -> tuple[str, str]:
                 f"top 10%: {fmt_pct(c['top_10pct_share'])}",
             )
         )
-    tiles.append(
-        (
-            f"{alive:,.0f}",
-            "customers expected to be still active",
-            f"{fmt_pct(alive / n)} of {n:,} (sum of P(alive))",
+    numbers = ctx.n
+    if numbers.buyers_expected is not None:
+        tiles.append(
+            (
+                fmt_count(numbers.buyers_expected),
+                f"customers expected to buy in the next {ctx.horizon_text}",
+                f"{fmt_pct(numbers.buyers_share)} of {n:,}; sum of P(at least one purchase)",
+            )
         )
-    )
+    else:
+        tiles.append(
+            (
+                f"{alive:,.0f}",
+                "customers expected to be still active",
+                f"{fmt_pct(alive / n)} of {n:,} (sum of P(alive))",
+            )
+        )
     tiles.append(
         (
             fmt_count(scores["expected_purchases"].sum()),

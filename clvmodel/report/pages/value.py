@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from ...clv_metrics import align_clv, decile_table, value_tiers
 from ..context import ReportContext, _draw_chart
-from ..formatting import fmt_money, fmt_pct
+from ..formatting import fmt_pct
 from ..layout import GREY, Page, grid
 
 
@@ -34,9 +34,9 @@ def page_value(ctx: ReportContext, page: Page) -> tuple[str, str]:
         row = [
             f"{d}" + (" (top)" if d == 1 else ""),
             f"{int(r['customers']):,}",
-            fmt_money(r["predicted"]),
+            ctx.money(r["predicted"]),
             fmt_pct(r["predicted_share"], 1),
-            fmt_money(r["predicted"] / r["customers"]),
+            ctx.money(r["predicted"] / r["customers"]),
         ]
         if actual is not None:
             row += [fmt_pct(r["actual_share"], 1), f"{r['lift']:.2f}"]
@@ -94,9 +94,9 @@ def page_segments(ctx: ReportContext, page: Page) -> tuple[str, str]:
             str(tier),
             f"{int(r['customers']):,}",
             fmt_pct(r["customer_share"], 0),
-            fmt_money(r["clv_total"]),
+            ctx.money(r["clv_total"]),
             fmt_pct(r["clv_share"], 1),
-            fmt_money(r["clv_mean"]),
+            ctx.money(r["clv_mean"]),
             f"{r.get('p_alive_mean', float('nan')):.2f}",
             f"{r.get('expected_purchases_mean', float('nan')):.2f}",
         ]
@@ -133,11 +133,11 @@ def page_segments(ctx: ReportContext, page: Page) -> tuple[str, str]:
             f"{r.T:.1f}",
             f"{r.p_alive:.2f}",
             f"{r.expected_purchases:.1f}",
-            fmt_money(r.expected_spend),
-            fmt_money(r.clv),
+            ctx.money(r.expected_spend),
+            ctx.money(r.clv),
         ]
         if actual is not None:
-            row.append(fmt_money(actual.get(str(r.customer_id), float("nan"))))
+            row.append(ctx.money(actual.get(str(r.customer_id), float("nan"))))
         rows.append(row)
     align = ["right", "left"] + ["right"] * (len(header) - 2)
     page.table(x0, y, w, header, rows, align=align, size=8.6)
