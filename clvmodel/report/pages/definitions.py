@@ -129,7 +129,16 @@ def page_definitions(ctx: ReportContext, page: Page) -> tuple[str, str]:
         (
             "Predicted CLV",
             f"discounted expected spend (times the margin) over the next "
-            f"{ctx.horizon_text}, in the currency of the input amounts.",
+            f"{ctx.horizon_text}, in {ctx.money_unit}.",
+        ),
+        (
+            "Active / buyers",
+            "expected active: the sum of P(alive), one figure on every page; expected buyers: "
+            "the sum of P(at least one purchase in the horizon).",
+        ),
+        (
+            "Segments and actions",
+            "RFM scores 1-4 by quartile name the segment; thresholds on the actions page.",
         ),
     ]
     if run.holdout:

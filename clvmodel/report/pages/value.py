@@ -146,6 +146,6 @@ def page_segments(ctx: ReportContext, page: Page) -> tuple[str, str]:
         f"The top 1% of customers ({int(first['customers']):,}) hold "
         f"{fmt_pct(first['clv_share'])} of predicted value; the top 5% hold "
         f"{fmt_pct(top5['clv_share'].sum())}. Customer-level scores for everyone are in "
-        f"scores.csv."
+        f"{run.scores_path.name if run.scores_path else 'scores.csv'}."
     )
     return "Segments", subtitle
