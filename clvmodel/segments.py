@@ -6,11 +6,13 @@ highest mean spend), the three digits make the RFM code (``"443"``), and the cod
 to a named segment (:data:`SEGMENTS`, PyMC-Marketing's default names and codes; every other
 code is ``"Other"``).
 
-Scores come from ranks in numpy (one sort per column, fine at tens of millions of
+Scores come from ranks in numpy (a partial sort per column, fine at tens of millions of
 customers): a customer's score is ``1 + floor(4 * share of customers strictly below``
 ``them)``, so tied customers share a score and the many one-time buyers (frequency 0) all
 score 1 on frequency, rather than being split at random across quartiles. Recency is scored
-on the time since the last purchase, ``T - recency`` (shorter is better).
+on the time since the last purchase, ``T - recency`` (shorter is better). Three order
+statistics per column fix the scores, so a streaming job can compute them once and score
+batch by batch (:func:`quartile_thresholds`, :func:`scores_from_thresholds`).
 """
 
 from __future__ import annotations
@@ -40,37 +42,77 @@ OTHER = "Other"
 SEGMENT_ORDER: tuple[str, ...] = (*SEGMENTS, OTHER)
 
 
-def quartile_scores(values: ArrayLike, *, higher_is_better: bool = True) -> NDArray[np.int8]:
-    """Score 1-4 per value: ``1 + floor(4 * share of values strictly worse)``.
-
-    Ties share the score of their lowest rank. ``higher_is_better=False`` scores small
-    values highest (time since the last purchase).
-    """
+def _key(values: ArrayLike, higher_is_better: bool) -> NDArray[np.float64]:
     v = np.asarray(values, dtype=np.float64)
-    if v.size == 0:
-        return np.zeros(0, dtype=np.int8)
     if not np.all(np.isfinite(v)):
         raise InputError(
             f"RFM scores need finite values. Got {int(np.sum(~np.isfinite(v))):,} missing or "
             f"infinite ones."
         )
-    key = v if higher_is_better else -v
-    ordered = np.sort(key)
-    below = np.searchsorted(ordered, key, side="left")
-    return (1 + np.minimum(4 * below // len(v), 3)).astype(np.int8)
+    return v if higher_is_better else -v
+
+
+def quartile_thresholds(values: ArrayLike, *, higher_is_better: bool = True) -> NDArray[np.float64]:
+    """The three cut points of :func:`quartile_scores`: a value scores ``1 + (number of cut
+    points it exceeds)``, in the sign convention of ``higher_is_better``.
+
+    Score ``k+1`` or more needs at least ``m_k = ceil(k n / 4)`` values strictly below, that
+    is more than the ``m_k``-th smallest value, so the cut points are three order statistics
+    (found by a partial sort, O(n)). A streaming job can compute them once over a column and
+    score each batch with :func:`scores_from_thresholds`.
+    """
+    key = _key(values, higher_is_better)
+    n = len(key)
+    if n == 0:
+        return np.full(3, np.inf)
+    ranks = [(k * n + 3) // 4 - 1 for k in (1, 2, 3)]  # 0-based index of the m_k-th smallest
+    part = np.partition(key, sorted({max(r, 0) for r in ranks}))
+    return np.array([part[r] if r >= 0 else -np.inf for r in ranks])
+
+
+def scores_from_thresholds(
+    values: ArrayLike, thresholds: ArrayLike, *, higher_is_better: bool = True
+) -> NDArray[np.int8]:
+    """Scores 1-4 of ``values`` against the cut points of :func:`quartile_thresholds`."""
+    key = _key(values, higher_is_better)
+    out = np.ones(len(key), dtype=np.int8)
+    for t in np.asarray(thresholds, dtype=np.float64):
+        out += key > t
+    return out
+
+
+def quartile_scores(values: ArrayLike, *, higher_is_better: bool = True) -> NDArray[np.int8]:
+    """Score 1-4 per value: ``1 + floor(4 * share of values strictly worse)``, capped at 4.
+
+    Ties share the score of their lowest rank. ``higher_is_better=False`` scores small
+    values highest (time since the last purchase). O(n): three order statistics and three
+    comparisons (see :func:`quartile_thresholds`).
+    """
+    cuts = quartile_thresholds(values, higher_is_better=higher_is_better)
+    return scores_from_thresholds(values, cuts, higher_is_better=higher_is_better)
+
+
+def segment_codes(
+    r: ArrayLike, f: ArrayLike, m: ArrayLike, segments: Mapping[str, Sequence[str]] = SEGMENTS
+) -> tuple[NDArray[np.int16], NDArray[np.int8], tuple[str, ...]]:
+    """RFM codes as numbers (``443``), the segment of each as an index into the names, and
+    the names (the keys of ``segments``, then ``"Other"``), for arrays of scores 1-4."""
+    r, f, m = (np.asarray(a, dtype=np.int16) for a in (r, f, m))
+    number = 100 * r + 10 * f + m  # 111 .. 444
+    names = (*segments, OTHER)
+    lookup = np.full(445, len(names) - 1, dtype=np.int8)
+    for i, codes in enumerate(segments.values()):
+        for code in codes:
+            lookup[int(code)] = i
+    return number, lookup[number], names
 
 
 def segment_names(
     r: ArrayLike, f: ArrayLike, m: ArrayLike, segments: Mapping[str, Sequence[str]] = SEGMENTS
-) -> tuple[NDArray[np.str_], NDArray[np.object_]]:
+) -> tuple[NDArray[np.str_], pd.Categorical]:
     """RFM codes (``"443"``) and segment names for arrays of scores 1-4."""
-    r, f, m = (np.asarray(a, dtype=np.int64) for a in (r, f, m))
-    number = 100 * r + 10 * f + m  # 111 .. 444
-    lookup = np.full(445, OTHER, dtype=object)
-    for name, codes in segments.items():
-        for code in codes:
-            lookup[int(code)] = name
-    return number.astype(str), lookup[number]
+    number, index, names = segment_codes(r, f, m, segments)
+    return number.astype(str), pd.Categorical.from_codes(index, categories=list(names))
 
 
 def rfm_segments(
@@ -90,7 +132,7 @@ def rfm_segments(
     -------
     DataFrame
         Indexed by ``customer_id``: ``r_score``, ``f_score``, ``m_score`` (1-4),
-        ``rfm_score`` (``"443"``) and ``segment``.
+        ``rfm_score`` (``"443"``) and ``segment`` (categorical).
     """
     require_columns(data, ("frequency", "recency", "T", "monetary_value"), what="RFM summary")
     labels = customer_index(data)
@@ -152,6 +194,9 @@ __all__ = [
     "SEGMENT_ORDER",
     "add_segments",
     "quartile_scores",
+    "quartile_thresholds",
     "rfm_segments",
+    "scores_from_thresholds",
+    "segment_codes",
     "segment_names",
 ]

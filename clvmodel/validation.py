@@ -38,7 +38,8 @@ def require_columns(frame: pd.DataFrame, columns: Iterable[str], *, what: str = 
 def customer_index(frame: pd.DataFrame) -> pd.Index:
     """Customer labels of a summary: its ``customer_id`` column if present, else its index."""
     if ID_COLUMN in frame.columns:
-        return pd.Index(frame[ID_COLUMN].to_numpy(), name=ID_COLUMN)
+        # .array keeps the column's dtype: no object copy of Arrow-backed string ids.
+        return pd.Index(frame[ID_COLUMN].array, name=ID_COLUMN)
     index = frame.index.copy()
     if index.name is None:
         index.name = ID_COLUMN

@@ -11,6 +11,8 @@ import pandas as pd
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from matplotlib.collections import Collection
 from matplotlib.lines import Line2D
 
@@ -272,3 +274,50 @@ def test_cli_report_takes_a_currency_and_prints_absolute_paths(tmp_path, monkeyp
     assert str((tmp_path / "cli" / "report.pdf").resolve()) in err.getvalue()
     ctx = report_context(tmp_path / "cli", currency="GBP")
     assert ctx.money(12.5) == "GBP 12.50"
+
+
+@given(
+    st.lists(st.integers(0, 6), min_size=1, max_size=60),
+    st.booleans(),
+)
+def test_quartile_scores_equal_the_rank_definition(values, higher) -> None:
+    """score = 1 + min(floor(4 * #strictly worse / n), 3), from three order statistics."""
+    v = np.asarray(values, dtype=np.float64)
+    key = v if higher else -v
+    below = np.searchsorted(np.sort(key), key, side="left")
+    expected = 1 + np.minimum(4 * below // len(v), 3)
+    assert quartile_scores(v, higher_is_better=higher).tolist() == expected.tolist()
+
+
+def test_a_refitted_run_checks_the_calibration_model(tmp_path: Path) -> None:
+    """With models/calibration/ (the run refitted on the whole log), the holdout figures
+    come from the calibration model and metrics.json's clv_holdout, not from the scores."""
+    import shutil
+
+    from report_fixtures import build_run_dir
+
+    from clvmodel.io import load_model
+
+    run_dir = build_run_dir(tmp_path / "refit")
+    (run_dir / "models" / "calibration").mkdir()
+    shutil.copy(run_dir / "models" / "bgnbd.json", run_dir / "models" / "calibration")
+    # The forecast model differs from the calibration one (as a refit would).
+    forecast = load_model(run_dir / "models" / "bgnbd.json")
+    params = dict(forecast.params_)
+    params["alpha"] *= 1.5
+    save_model(BetaGeoModel.from_params(params, time_unit="W"), run_dir / "models" / "bgnbd.json")
+    metrics = json.loads((run_dir / "metrics.json").read_text())
+    metrics["clv_holdout"] = dict(metrics["clv"], gini=0.4242)
+    metrics["clv"] = {k: v for k, v in metrics["clv"].items() if "holdout" not in k}
+    metrics["clv"]["holdout"] = False
+    write_json(run_dir / "metrics.json", metrics)
+    ctx = report_context(run_dir)
+    assert ctx.run.refit and not ctx.run.scores_on_calibration
+    assert ctx.run.holdout_model.params_["alpha"] == pytest.approx(params["alpha"] / 1.5)
+    assert ctx.clv["gini"] == 0.4242  # from the calibration fit's ranking
+    pages = {title: page_text(fig) for title, fig in iter_report_pages(ctx)}
+    assert "Holdout columns: ranked by the calibration fit's CLV" in pages["Customer value"]
+    assert (
+        "the holdout figures check the same model fitted on the calibration period"
+        in (pages["Summary"])
+    )

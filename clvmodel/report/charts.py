@@ -112,11 +112,13 @@ def charts(run: RunFiles, *, currency: str | None = None) -> list[Chart]:
                 )
             )
     horizon = float(run.run.get("horizon") or 52.0)
-    out.append(Chart("p_alive_matrix", lambda ax: plot_p_alive_matrix(model, summary, ax=ax)))
+    # The forecast model's charts describe the scored customers (their age T, frequency).
+    scored = run.scores
+    out.append(Chart("p_alive_matrix", lambda ax: plot_p_alive_matrix(model, scored, ax=ax)))
     out.append(
         Chart(
             "expected_purchases_matrix",
-            lambda ax: plot_expected_purchases_matrix(model, summary, t=horizon, ax=ax),
+            lambda ax: plot_expected_purchases_matrix(model, scored, t=horizon, ax=ax),
         )
     )
     rows, labels = example_customers(run)
@@ -128,7 +130,7 @@ def charts(run: RunFiles, *, currency: str | None = None) -> list[Chart]:
             )
         )
     if run.has_clv:
-        holdout = summary if run.holdout else None
+        holdout = summary if run.scores_on_calibration else None
         scores = run.scores
         out.append(
             Chart(

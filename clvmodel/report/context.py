@@ -17,6 +17,20 @@ from .layout import Page
 from .numbers import ReportNumbers, report_numbers
 from .run import RunFiles, load_run
 
+#: CLV metrics of the holdout check (``metrics.json`` ``clv_holdout`` in a refitted run).
+HOLDOUT_CLV_KEYS = (
+    "holdout",
+    "holdout_spend_total",
+    "gini",
+    "gini_perfect",
+    "gini_normalized",
+    "spearman",
+    "top_10pct_holdout_share",
+    "decile_lift",
+    "predicted_holdout_spend",
+    "aggregate_spend_error",
+)
+
 
 @dataclass
 class ReportContext:
@@ -120,22 +134,26 @@ def report_context(run_dir: str | Path, *, currency: str | None = None) -> Repor
         holdout = run.metrics.get("holdout") or holdout_metrics(check, run.summary)
     clv = None
     if run.has_clv:
+        compare = run.scores_on_calibration
         saved = run.metrics.get("clv")
         if (
             saved
             and saved.get("n_customers") == len(run.scores)
-            and (saved.get("holdout") == run.holdout)
+            and (bool(saved.get("holdout")) == compare)
         ):
-            clv = saved
+            clv = dict(saved)
         else:
             predicted = None
-            if run.holdout:
+            if compare:
                 predicted = holdout_predictions(check, run.summary)["predicted"]
             clv = clv_metrics(
                 run.scores,
-                run.summary if run.holdout else None,
+                run.summary if compare else None,
                 predicted_holdout_purchases=predicted,
             )
+        if run.refit:  # the ranking check comes from the calibration fit's CLV
+            checked = run.metrics.get("clv_holdout") or {}
+            clv.update({k: checked.get(k) for k in HOLDOUT_CLV_KEYS})
     ctx = ReportContext(
         run, clv, {c.name: c for c in charts(run, currency=currency)}, holdout, currency=currency
     )

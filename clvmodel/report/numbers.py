@@ -15,7 +15,7 @@ import pandas as pd
 
 from ..clv_metrics import value_tiers
 from ..exceptions import InputError
-from ..segments import SEGMENT_ORDER, rfm_segments
+from ..segments import SEGMENT_ORDER, quartile_scores, segment_codes
 from .run import RunFiles
 
 #: Top share of customers, by predicted CLV or by past spend, counted as high value.
@@ -57,7 +57,7 @@ class ReportNumbers:
     excluded_total: int
     tiers: pd.DataFrame | None = None
     segments: pd.DataFrame | None = None
-    segment_of: np.ndarray | None = None
+    segment_of: pd.Categorical | None = None
     actions: list[Action] = field(default_factory=list)
     past_spend: np.ndarray | None = None
 
@@ -150,26 +150,53 @@ def _action(
     )
 
 
-def _segments(run: RunFiles, past: np.ndarray) -> tuple[pd.DataFrame, np.ndarray]:
+def _spend(run: RunFiles) -> tuple[np.ndarray, np.ndarray]:
+    """Mean spend per repeat purchase and past repeat spend of each scored customer.
+
+    From the scores when they carry ``monetary_value`` (the period they were scored on);
+    otherwise from the summary, its ``frequency`` times its ``monetary_value`` (in a
+    refitted run the summary is the calibration period's; customers it lacks spent 0).
+    """
+    scores = run.scores
+    if "monetary_value" in scores.columns:
+        mean = np.nan_to_num(scores["monetary_value"].to_numpy(np.float64))
+        return mean, scores["frequency"].to_numpy(np.float64) * mean
+    mean_value = _aligned(run, "monetary_value")
+    if mean_value is None:
+        zero = np.zeros(len(scores))
+        return zero, zero
+    mean = np.nan_to_num(mean_value)
+    freq = np.nan_to_num(_aligned(run, "frequency"))
+    return mean, freq * mean
+
+
+def _top(values: np.ndarray, k: int) -> np.ndarray:
+    """Mask of the ``k`` largest values (a partial sort; ties at the cut by position)."""
+    mask = np.zeros(len(values), dtype=bool)
+    if k >= len(values):
+        mask[:] = True
+    else:
+        mask[np.argpartition(-values, k - 1)[:k]] = True
+    return mask
+
+
+def _segments(run: RunFiles, past: np.ndarray) -> tuple[pd.DataFrame, pd.Categorical]:
+    """Value by segment, and each customer's segment (the scores' column if present)."""
     scores = run.scores
     if "segment" in scores.columns:
-        names = scores["segment"].astype(str).to_numpy()
+        names = pd.Categorical(scores["segment"])
+        order = [s for s in SEGMENT_ORDER if s in names.categories]
+        order += sorted(set(names.categories) - set(order))
+        names = names.reorder_categories(order)
     else:
-        frame = pd.DataFrame(
-            {
-                "customer_id": scores["customer_id"].to_numpy(),
-                "frequency": scores["frequency"].to_numpy(),
-                "recency": scores["recency"].to_numpy(),
-                "T": scores["T"].to_numpy(),
-                "monetary_value": np.nan_to_num(_aligned(run, "monetary_value")),
-            }
-        )
-        names = rfm_segments(frame)["segment"].to_numpy()
-    order = [s for s in SEGMENT_ORDER if s in set(np.unique(names))]
-    order += sorted(set(np.unique(names)) - set(order))
-    code = pd.Categorical(names, categories=order).codes
-    k = len(order)
-    n = len(names)
+        r = quartile_scores((scores["T"] - scores["recency"]).to_numpy(), higher_is_better=False)
+        f = quartile_scores(scores["frequency"].to_numpy())
+        m = quartile_scores(_spend(run)[0])
+        _, index, labels = segment_codes(r, f, m)
+        names = pd.Categorical.from_codes(index, categories=list(labels))
+    code = np.asarray(names.codes, dtype=np.intp)
+    k = len(names.categories)
+    n = len(code)
     clv = scores["clv"].to_numpy(np.float64)
     counts = np.bincount(code, minlength=k)
     clv_sum = np.bincount(code, weights=clv, minlength=k)
@@ -186,9 +213,9 @@ def _segments(run: RunFiles, past: np.ndarray) -> tuple[pd.DataFrame, np.ndarray
             "past_spend_total": past_sum,
             "p_alive_mean": alive / np.maximum(counts, 1),
         },
-        index=pd.Index(order, name="segment"),
+        index=pd.Index(list(names.categories), name="segment"),
     )
-    return table, names
+    return table[table["customers"] > 0], names
 
 
 def report_numbers(run: RunFiles, horizon: float) -> ReportNumbers:
@@ -219,17 +246,13 @@ def report_numbers(run: RunFiles, horizon: float) -> ReportNumbers:
     )
     if not run.has_clv:
         return numbers
-    mean_value = _aligned(run, "monetary_value")
-    past = freq * np.nan_to_num(mean_value) if mean_value is not None else np.zeros(n)
+    _, past = _spend(run)
     numbers.past_spend = past
-    numbers.tiers = value_tiers(scores, run.summary if run.holdout else None)
+    numbers.tiers = value_tiers(scores, run.summary if run.scores_on_calibration else None)
     numbers.segments, numbers.segment_of = _segments(run, past)
     clv = scores["clv"].to_numpy(np.float64)
     cut = max(int(np.ceil(HIGH_VALUE_SHARE * n)), 1)
-    top_clv = np.zeros(n, dtype=bool)
-    top_clv[np.argsort(-clv, kind="stable")[:cut]] = True
-    top_past = np.zeros(n, dtype=bool)
-    top_past[np.argsort(-past, kind="stable")[:cut]] = True
+    top_clv, top_past = _top(clv, cut), _top(past, cut)
     top_past &= past > 0
     lo, hi = AT_RISK_P_ALIVE
     share = f"{HIGH_VALUE_SHARE:.0%}"
@@ -256,12 +279,16 @@ def report_numbers(run: RunFiles, horizon: float) -> ReportNumbers:
     return numbers
 
 
-def action_labels(numbers: ReportNumbers) -> np.ndarray:
-    """Per customer: the action they are listed for (``""`` when none)."""
-    out = np.full(numbers.n_customers, "", dtype=object)
-    for action, label in zip(numbers.actions, ("at risk", "win back"), strict=False):
-        out[action.mask & (out == "")] = label
-    return out
+#: Labels of the actions in the customer lists, in the order of :attr:`ReportNumbers.actions`.
+ACTION_LABELS = ("at risk", "win back")
+
+
+def action_labels(numbers: ReportNumbers) -> pd.Categorical:
+    """Per customer: the action they are listed for (``""`` when none; the first wins)."""
+    code = np.zeros(numbers.n_customers, dtype=np.int8)
+    for i, action in enumerate(numbers.actions[: len(ACTION_LABELS)], start=1):
+        code[action.mask & (code == 0)] = i
+    return pd.Categorical.from_codes(code, categories=["", *ACTION_LABELS])
 
 
 def describe(numbers: ReportNumbers) -> dict[str, Any]:

@@ -8,6 +8,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from .. import __version__
 from ..io import atomic_write_with
@@ -92,11 +93,18 @@ def write_customer_lists(ctx: ReportContext) -> Path | None:
     import pyarrow as pa
 
     scores = ctx.run.scores
+
+    def categorical(values: pd.Categorical) -> pa.Array:
+        return pa.DictionaryArray.from_arrays(
+            np.asarray(values.codes, dtype=np.int8),
+            pa.array([str(c) for c in values.categories], pa.string()),
+        ).cast(pa.string())
+
     table = pa.table(
         {
             "customer_id": pa.array(scores["customer_id"].astype(str).to_numpy(), pa.string()),
-            "segment": pa.array(np.asarray(numbers.segment_of, dtype=object), pa.string()),
-            "action": pa.array(action_labels(numbers), pa.string()),
+            "segment": categorical(numbers.segment_of),
+            "action": categorical(action_labels(numbers)),
             "p_alive": scores["p_alive"].to_numpy(np.float64),
             "past_spend": numbers.past_spend,
             "clv": scores["clv"].to_numpy(np.float64),

@@ -70,6 +70,19 @@ class RunFiles:
         return self.check_model if self.check_model is not None else self.purchase_model
 
     @property
+    def refit(self) -> bool:
+        """Whether the forecast models were refitted on the whole log after the holdout check
+        (``models/calibration/`` present): the scores then describe the whole log, and the
+        summary the calibration period with its holdout."""
+        return self.check_model is not None
+
+    @property
+    def scores_on_calibration(self) -> bool:
+        """Whether the scores come from the calibration fit, so that they can be compared
+        customer by customer with the holdout (a run with a holdout and no refit)."""
+        return self.holdout and not self.refit
+
+    @property
     def currency(self) -> str | None:
         """Currency of the amounts: ``run.json`` ``currency`` or ``config.currency``."""
         config = self.run.get("config") or {}
@@ -149,6 +162,7 @@ SCORES_COLUMNS = (
     "recency",
     "T",
     "periods",
+    "monetary_value",
     "p_alive",
     "expected_purchases",
     "expected_spend",

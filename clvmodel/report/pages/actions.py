@@ -33,7 +33,12 @@ def _action_table(
         x,
         y,
         f"Customers {action.rule}. They hold {ctx.money(action.clv_total)} of predicted value "
-        f"and spent {ctx.money(action.past_spend_total)} on repeat purchases."
+        f"and spent {ctx.money(action.past_spend_total)} on repeat purchases"
+        + (
+            " in the calibration period."
+            if ctx.run.refit and "monetary_value" not in ctx.run.scores.columns
+            else "."
+        )
         + (f" The {len(action.top)} most valuable:" if len(action.top) else ""),
         w,
         size=8.2,

@@ -100,7 +100,7 @@ def page_definitions(ctx: ReportContext, page: Page) -> tuple[str, str]:
             " BG/NBD lets customers stop only right after a repeat purchase, so a customer who "
             "has never bought again has P(alive) = 1."
         )
-    end = "calibration" if run.holdout else "observation"
+    end = "calibration" if run.scores_on_calibration else "observation"
     terms = [
         (
             "Purchase day",
@@ -110,7 +110,7 @@ def page_definitions(ctx: ReportContext, page: Page) -> tuple[str, str]:
         (
             "Repeat purchases (frequency, x)",
             "purchase days after the customer's first"
-            + (", in the calibration period." if run.holdout else "."),
+            + (", in the calibration period." if run.scores_on_calibration else "."),
         ),
         ("Recency (t_x)", f"{units} from the first to the last purchase day."),
         ("Customer for (age, T)", f"{units} from the first purchase to the end of {end}."),

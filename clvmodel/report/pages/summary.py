@@ -66,7 +66,7 @@ def _key_points(ctx: ReportContext) -> list[str]:
     once = (
         f"{n.one_time:,} customers ({fmt_pct(n.one_time / max(n.n_customers, 1))}) have not "
         f"bought again after their first purchase"
-        + (" in the calibration period." if run.holdout else ".")
+        + (" in the calibration period." if run.scores_on_calibration else ".")
     )
     hold = ctx.holdout
     if hold:
@@ -188,6 +188,18 @@ def page_summary(ctx: ReportContext, page: Page) -> tuple[str, str]:
         fontsize=7.8,
         color=GREY,
     )
+    if run.refit:
+        y -= page.line_height(7.8, 1.5)
+        y = page.paragraph(
+            xs[1],
+            y,
+            f"Fitted on all the data to {_date(info.get('observation_end'))} for the forecast; "
+            "the holdout figures check the same model fitted on the calibration period.",
+            col_w,
+            size=7.8,
+            color=GREY,
+        )
+        y += 0.02
     y -= 0.05
     if sm is not None:
         page.text(xs[1], y, f"Spend: {model_label(sm)}", fontsize=9.5, fontweight="bold")

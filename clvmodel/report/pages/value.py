@@ -22,12 +22,16 @@ def page_value(ctx: ReportContext, page: Page) -> tuple[str, str]:
     _draw_chart(ctx, page, "clv_distribution", rects[0])
     _draw_chart(ctx, page, "clv_gains", rects[1])
     _draw_chart(ctx, page, "clv_deciles", rects[2])
-    clv, actual = align_clv(run.scores, run.summary if run.holdout else None)
+    clv, actual = align_clv(run.scores, run.summary if run.scores_on_calibration else None)
     table = decile_table(clv.to_numpy(), None if actual is None else actual.to_numpy())
     x0, _, w, h = rects[3]
     y = page.heading(x0, rects[3][1] + h + 0.035, "Value by decile of predicted CLV", w)
     header = ["Decile", "Customers", "Predicted\nCLV", "Share of\nCLV", "Mean\nCLV"]
-    if actual is not None:
+    # A refitted run checks the calibration fit's ranking (from metrics.json) instead.
+    checked = (ctx.clv or {}).get("decile_lift") if run.refit else None
+    if checked is not None and len(checked) != len(table):
+        checked = None
+    if actual is not None or checked is not None:
         header += ["Share of\nholdout spend", "Lift"]
     rows = []
     for d, r in table.iterrows():
@@ -40,14 +44,23 @@ def page_value(ctx: ReportContext, page: Page) -> tuple[str, str]:
         ]
         if actual is not None:
             row += [fmt_pct(r["actual_share"], 1), f"{r['lift']:.2f}"]
+        elif checked is not None:
+            check = checked[int(d) - 1]
+            row += [fmt_pct(check["actual_share"], 1), f"{check['lift']:.2f}"]
         rows.append(row)
     y = page.table(x0, y, w, header, rows, size=8.2)
-    if actual is not None:
+    if actual is not None or checked is not None:
         page.paragraph(
             x0,
             y - 0.01,
             "Lift: the decile's share of holdout spend divided by its 10% share of customers "
-            "(1 = no better than random).",
+            "(1 = no better than random)."
+            + (
+                " Holdout columns: ranked by the calibration fit's CLV (the forecast has seen "
+                "the holdout)."
+                if checked is not None
+                else ""
+            ),
             w,
             size=7.6,
             color=GREY,
@@ -57,8 +70,8 @@ def page_value(ctx: ReportContext, page: Page) -> tuple[str, str]:
         f"Predicted value over the next {ctx.horizon_text}: the top 10% of customers "
         f"hold {fmt_pct(c['top_10pct_share'])} of it"
         + (
-            f"; ranked this way, they made {fmt_pct(c['top_10pct_holdout_share'])} of actual "
-            f"holdout spend."
+            f"; ranked {'by the calibration fit' if run.refit else 'this way'}, the top 10% "
+            f"made {fmt_pct(c['top_10pct_holdout_share'])} of actual holdout spend."
             if c.get("top_10pct_holdout_share") is not None
             else ". Without a holdout the ranking is not checked against actual spend."
         )
@@ -74,7 +87,7 @@ def page_segments(ctx: ReportContext, page: Page) -> tuple[str, str]:
         return "Segments", "No CLV in this run."
     x0, w = 0.04, 0.92
     y = page.heading(x0, 0.80, "Value tiers (customers ranked by predicted CLV)", w)
-    tiers = value_tiers(run.scores, run.summary if run.holdout else None)
+    tiers = ctx.n.tiers if ctx.n.tiers is not None else value_tiers(run.scores)
     header = [
         "Tier",
         "Customers",

@@ -1,0 +1,265 @@
+"""Customer value: CLV distribution, gains curve, deciles, value against P(alive)."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+import numpy as np
+import pandas as pd
+from numpy.typing import NDArray
+
+from ..clv_metrics import align_clv, decile_table, gains_curve, gini
+from .style import (
+    ACCENT,
+    ACTUAL,
+    MODEL,
+    MUTED,
+    SCATTER_SAMPLE,
+    ChartUnavailableError,
+    _axes,
+    _money,
+    _style,
+    _thin,
+    _thousands,
+    sample_rows,
+    unit_name,
+)
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+
+Array = NDArray[np.float64]
+
+
+# ------------------------------------------------------------------------- 6. CLV
+def plot_clv_distribution(
+    scores: pd.DataFrame,
+    summary: pd.DataFrame | None = None,
+    *,
+    currency: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Distribution of predicted CLV (log axis when skewed), with holdout spend if any.
+
+    With a holdout (``summary`` has ``frequency_holdout`` and ``monetary_value_holdout``)
+    the actual holdout spend of the same customers is drawn over it; customers with no
+    holdout spend cannot appear on a log axis and are counted in a note.
+    """
+    clv, actual = align_clv(scores, summary)
+    ax = _axes(ax)
+    c = clv.to_numpy()
+    positive = c[c > 0]
+    values = [positive]
+    if actual is not None:
+        values.append(actual.to_numpy()[actual.to_numpy() > 0])
+    pooled = np.concatenate(values)
+    skewed = len(positive) > 0 and np.quantile(pooled, 0.99) > 20 * max(np.median(pooled), 1e-12)
+    if skewed:
+        lo, hi = np.quantile(pooled, [0.005, 1.0])
+        edges = np.geomspace(max(lo, hi * 1e-6), hi * 1.0001, 41)
+        ax.set_xscale("log")
+    else:
+        edges = np.histogram_bin_edges(pooled if len(pooled) else c, bins=40)
+    counts, _ = np.histogram(positive if skewed else c, bins=edges)
+    ax.stairs(counts, edges, fill=True, color=MODEL, alpha=0.6, label="Predicted CLV")
+    top = float(counts.max())
+    a_counts = np.zeros_like(counts)
+    if actual is not None:
+        a = actual.to_numpy()
+        a_counts, _ = np.histogram(a[a > 0] if skewed else a, bins=edges)
+        top = max(top, float(a_counts.max()))
+        duration = ""
+        if summary is not None and "duration_holdout" in summary.columns:
+            d = pd.to_numeric(summary["duration_holdout"]).to_numpy(np.float64)
+            duration = f" ({d.max():.3g} {unit_name(summary.attrs.get('time_unit'))})"
+        ax.stairs(
+            a_counts, edges, color=ACTUAL, linewidth=1.6, label=f"Actual holdout spend{duration}"
+        )
+        zero = float(np.mean(a <= 0))
+        if skewed and zero > 0:
+            ax.plot([], [], " ", label=f"{zero:.0%} spent nothing in the holdout (not shown)")
+    if skewed and np.any(c <= 0):
+        ax.plot([], [], " ", label=f"{int(np.sum(c <= 0)):,} with CLV <= 0 not shown")
+    ax.yaxis.set_major_formatter(_thousands())
+    # One bin far above the rest (typically the customers with no repeat purchase, whose
+    # CLV is nearly the same) would flatten everything else: cut it and label its height.
+    heights = np.concatenate([counts, a_counts])
+    peak = int(np.argmax(counts))
+    others = np.delete(heights, peak)
+    second = float(others.max()) if len(others) else 0.0
+    legend_loc = "upper right"
+    if counts[peak] > 3.0 * second > 0:
+        ceiling = second * 1.9
+        ax.set_ylim(0, ceiling)
+        centre = (
+            np.sqrt(edges[peak] * edges[peak + 1])
+            if skewed
+            else (edges[peak] + edges[peak + 1]) / 2
+        )
+        # A white break near the top of the cut bar, explained in the legend.
+        ax.plot(
+            [edges[peak], edges[peak + 1]],
+            [ceiling * 0.93] * 2,
+            color="white",
+            linewidth=2.5,
+            solid_capstyle="butt",
+        )
+        ax.plot([], [], " ", label=f"Tallest bar cut: {counts[peak]:,.0f} customers")
+        ax.get_xlim()  # settle the autoscaled limits before converting to axes fractions
+        x_frac = ax.transAxes.inverted().transform(ax.transData.transform((centre, 0)))[0]
+        if x_frac > 0.5:
+            legend_loc = "upper left"
+    else:
+        ax.set_ylim(0, max(top, 1.0) * 1.45)
+    return _style(
+        ax,
+        title="Distribution of customer value",
+        xlabel=f"Value per customer ({currency or 'currency of the input amounts'}"
+        + (", log scale)" if skewed else ")"),
+        ylabel="Customers per bin",
+        legend=True,
+        legend_loc=legend_loc,
+        legend_title=f"Predicted CLV: median {_money(np.median(c), currency)}, "
+        f"mean {_money(np.mean(c), currency)}",
+    )
+
+
+def plot_gains_curve(
+    scores: pd.DataFrame, summary: pd.DataFrame | None = None, *, ax: Axes | None = None
+) -> Axes:
+    """Cumulative share of value captured by customers ranked by predicted CLV (with Gini).
+
+    Without a holdout: the concentration of predicted CLV (a Lorenz curve read from the
+    top). With one: the share of actual holdout spend captured by the predicted ranking,
+    against the best possible (ranking by actual spend) and a random ranking.
+    """
+    clv, actual = align_clv(scores, summary)
+    ax = _axes(ax)
+    c = clv.to_numpy()
+    x, y = _thin(*gains_curve(c))
+    ax.plot([0, 100], [0, 100], color=MUTED, linestyle=":", linewidth=1.2, label="Random ranking")
+    ax.plot(x * 100, y * 100, color=MODEL, linewidth=2, label=f"Predicted CLV (Gini {gini(c):.2f})")
+    if actual is not None:
+        a = actual.to_numpy()
+        xa, ya = _thin(*gains_curve(c, a))
+        ax.plot(
+            xa * 100,
+            ya * 100,
+            color=ACTUAL,
+            linewidth=2,
+            label=f"Holdout spend, ranked by predicted CLV (Gini {gini(c, a):.2f})",
+        )
+        xb, yb = _thin(*gains_curve(a, a))
+        ax.plot(
+            xb * 100,
+            yb * 100,
+            color=ACTUAL,
+            linewidth=1.2,
+            linestyle="--",
+            label=f"Holdout spend, best possible ranking (Gini {gini(a, a):.2f})",
+        )
+    ax.set_xlim(0, 100)
+    ax.set_ylim(0, 101)
+    return _style(
+        ax,
+        title="Cumulative share of value by customer rank",
+        xlabel="Customers ranked by predicted CLV, highest first (% of customers)",
+        ylabel="Cumulative share of value (%)",
+        legend=True,
+        legend_loc="lower right",
+        grid_axis="both",
+    )
+
+
+def plot_value_risk(
+    scores: pd.DataFrame,
+    *,
+    bands: dict[str, tuple[float, float]] | None = None,
+    sample: int = SCATTER_SAMPLE,
+    seed: int = 0,
+    currency: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Predicted CLV against P(alive), one dot per customer of a seeded random sample.
+
+    ``bands`` (name -> P(alive) range) are shaded, e.g. the at-risk and win-back bands of
+    the report's actions page. At most ``sample`` customers are drawn, whatever the table's
+    size; the title says how many of how many.
+    """
+    from ..validation import require_columns
+
+    require_columns(scores, ("clv", "p_alive"), what="scores")
+    n = len(scores)
+    if n == 0:
+        raise ChartUnavailableError("The scores have no rows: nothing to draw.")
+    rows = sample_rows(n, sample, seed=seed)
+    clv = pd.to_numeric(scores["clv"]).to_numpy(np.float64)[rows]
+    alive = pd.to_numeric(scores["p_alive"]).to_numpy(np.float64)[rows]
+    ax = _axes(ax)
+    colours = [MODEL, ACTUAL, ACCENT]
+    for i, (name, (lo, hi)) in enumerate((bands or {}).items()):
+        ax.axvspan(lo, hi, color=colours[i % 3], alpha=0.12, zorder=0, label=f"{name} band")
+    positive = clv > 0
+    ax.scatter(
+        alive[positive],
+        clv[positive],
+        s=7,
+        color=ACTUAL,
+        alpha=0.45,
+        linewidths=0,
+        label="Customer",
+    )
+    if positive.any() and np.quantile(clv[positive], 0.99) > 20 * np.median(clv[positive]):
+        ax.set_yscale("log")
+        low, high = np.quantile(clv[positive], [0.01, 1.0])
+        ax.set_ylim(low / 1.5, high * 1.5)  # the lowest 1% are drawn at the bottom edge
+        ax.scatter(alive[positive & (clv < low / 1.5)], np.full(
+            int(np.sum(positive & (clv < low / 1.5))), low / 1.5), s=7, color=ACTUAL,
+            alpha=0.45, linewidths=0, clip_on=False)  # fmt: skip
+    ax.set_xlim(0, 1.0)
+    who = f"all {n:,}" if len(rows) == n else f"a random {len(rows):,} of {n:,}"
+    unit = currency or "currency of the input amounts"
+    return _style(
+        ax,
+        title=f"Value and P(alive) ({who} customers)",
+        xlabel="P(alive)",
+        ylabel=f"Predicted CLV ({unit})",
+        legend=True,
+        legend_loc="upper left",
+        grid_axis="both",
+    )
+
+
+def plot_value_by_decile(
+    scores: pd.DataFrame, summary: pd.DataFrame | None = None, *, ax: Axes | None = None
+) -> Axes:
+    """Share of value in each predicted-CLV decile (1 = most valuable tenth of customers).
+
+    With a holdout, the share of actual holdout spend in the same deciles beside it.
+    """
+    clv, actual = align_clv(scores, summary)
+    table = decile_table(clv.to_numpy(), None if actual is None else actual.to_numpy())
+    ax = _axes(ax)
+    pos = table.index.to_numpy()
+    width = 0.4 if actual is not None else 0.65
+    shift = width / 2 if actual is not None else 0.0
+    ax.bar(pos - shift, table["predicted_share"] * 100, width, color=MODEL, label="Predicted CLV")
+    if actual is not None:
+        ax.bar(
+            pos + shift,
+            table["actual_share"] * 100,
+            width,
+            color=ACTUAL,
+            label="Actual holdout spend",
+        )
+    ax.axhline(10, color=MUTED, linestyle=":", linewidth=1.1, label="Equal share (10%)")
+    ax.set_xticks(pos, [str(d) for d in pos])
+    return _style(
+        ax,
+        title="Share of value by predicted-CLV decile",
+        xlabel="Decile of customers by predicted CLV (1 = top 10%)",
+        ylabel="Share of total value (%)",
+        legend=True,
+        legend_loc="upper right",
+    )
