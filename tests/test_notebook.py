@@ -75,6 +75,11 @@ def test_predictions_accept_one_customer_as_scalars_or_a_dict(summary, bgnbd) ->
     assert isinstance(many, pd.Series) and many.iloc[0] == 1.0
     with pytest.raises(InputError, match="not both"):
         bgnbd.p_alive(row, frequency=1)
+    spend = GammaGammaModel().fit(summary)
+    mean = float(spend.expected_spend(summary.loc[["1"]]).iloc[0])
+    assert spend.expected_spend(frequency=2, monetary_value=summary.loc["1", "monetary_value"]) == (
+        pytest.approx(mean, rel=1e-12)
+    )
 
 
 @pytest.mark.parametrize("fixture", ["bgnbd", "mbgnbd"])

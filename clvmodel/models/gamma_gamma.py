@@ -11,7 +11,7 @@ import pandas as pd
 
 from ..exceptions import InputError
 from ..likelihoods import gamma_gamma_loglik
-from .base import Array, BaseModel
+from .base import Array, BaseModel, CustomerData, _labelled
 
 PARAMS = ("p", "q", "gamma")
 
@@ -86,10 +86,14 @@ class GammaGammaModel(BaseModel):
         # p = 1, q = 2 gives population mean p*gamma/(q-1) = gamma.
         return np.array([1.0, 2.0, max(mean, 1e-6)])
 
-    def expected_spend(self, data: pd.DataFrame) -> pd.Series:
-        """Expected mean spend per transaction of each customer (population mean where x = 0)."""
-        (x, m), labels = self._arrays(data)
-        return pd.Series(expected_spend(self._params(), x, m), index=labels, name="expected_spend")
+    def expected_spend(self, data: CustomerData = None, **values: float) -> pd.Series | float:
+        """Expected mean spend per transaction of each customer (population mean where x = 0).
+
+        ``data`` is a summary, a dict of columns, or one customer's ``frequency`` and
+        ``monetary_value`` as keywords (a float is returned for one customer).
+        """
+        (x, m), labels, one = self._customer_arrays(data, values)
+        return _labelled(expected_spend(self._params(), x, m), labels, "expected_spend", one)
 
     def population_mean_spend(self) -> float:
         """Mean spend per transaction across customers, ``pγ/(q-1)``."""
