@@ -6,13 +6,15 @@ rate is per year and converted with :func:`clvmodel.units.rate_per_unit`.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
 from .exceptions import InputError
 from .models.base import PurchaseModel
-from .models.gamma_gamma import GammaGammaModel
+from .models.gamma_gamma import GammaGammaModel, expected_spend
 from .units import check_unit, rate_per_unit
 
 
@@ -155,23 +157,54 @@ def score(
     """
     purchase_model._check_fitted()
     d = _discount_rate(purchase_model, data, discount_rate)
+    arrays, labels = purchase_model._arrays(data)
+    monetary = spend_model._arrays(data)[0][1] if spend_model is not None else None
+    columns = score_arrays(
+        purchase_model,
+        arrays,
+        horizon=float(horizon),
+        per_unit_rate=d,
+        step=step,
+        spend_model=spend_model,
+        monetary_value=monetary,
+        margin=margin,
+    )
+    out = pd.DataFrame(columns, index=labels)
+    out.index.name = "customer_id"
+    return out.reset_index()
+
+
+def score_arrays(
+    purchase_model: PurchaseModel,
+    arrays: tuple[NDArray[np.float64], ...],
+    *,
+    horizon: float,
+    per_unit_rate: float,
+    step: float = 1.0,
+    spend_model: GammaGammaModel | None = None,
+    monetary_value: NDArray[np.float64] | None = None,
+    margin: float = 1.0,
+) -> dict[str, NDArray[Any]]:
+    """The columns of :func:`score` from validated arrays (the purchase model's columns in
+    order, and the mean spend); ``per_unit_rate`` is the discount rate per time unit.
+
+    The array-level core that :func:`score` and the streaming pipeline share: pure numpy,
+    one call per batch of customers.
+    """
     if not np.isfinite(margin):
         raise InputError(f"The 'margin' parameter must be a finite number. Got {margin!r}.")
-    arrays, labels = purchase_model._arrays(data)
-    out = pd.DataFrame(
-        dict(zip(purchase_model.columns, arrays, strict=True)),
-        index=labels,
-    )
+    out: dict[str, NDArray[Any]] = dict(zip(purchase_model.columns, arrays, strict=True))
     if "frequency" in out:
         out["frequency"] = out["frequency"].astype(np.int64)
     out["p_alive"] = purchase_model._p_alive(arrays)
     discounted, total = _purchase_sums(
-        purchase_model, arrays, horizon=float(horizon), per_unit_rate=d, step=step
+        purchase_model, arrays, horizon=horizon, per_unit_rate=per_unit_rate, step=step
     )
     out["expected_purchases"] = total
     if spend_model is not None:
-        spend = spend_model.expected_spend(data).to_numpy()
+        if monetary_value is None:
+            raise InputError("Scoring with a spend model needs the monetary values.")
+        spend = expected_spend(spend_model._params(), arrays[0], monetary_value)
         out["expected_spend"] = spend
         out["clv"] = margin * spend * discounted
-    out.index.name = "customer_id"
-    return out.reset_index()
+    return out
