@@ -79,8 +79,8 @@ def write_frame(frame: Any, path: str | os.PathLike[str], *, index: bool = False
 class TableWriter:
     """Stream Arrow record batches into one Parquet or CSV file, atomically.
 
-    Parquet goes through :class:`pyarrow.parquet.ParquetWriter` (zstd, one row group per
-    batch or more), CSV through :class:`pyarrow.csv.CSVWriter`; only the batch being
+    Parquet goes through :class:`pyarrow.parquet.ParquetWriter` (snappy, a row group per
+    batch), CSV through :class:`pyarrow.csv.CSVWriter`; only the batch being
     written is in memory. The file appears under its name when :meth:`close` succeeds; on
     an error (or :meth:`abort`) the partial file is removed. ``metadata`` becomes Parquet
     key-value metadata (e.g. ``clvmodel.run_id``). Use as a context manager::
@@ -109,7 +109,13 @@ class TableWriter:
             if self.format == "parquet":
                 import pyarrow.parquet as pq
 
-                self._writer: Any = pq.ParquetWriter(self._tmp, self.schema, compression="zstd")
+                self._writer: Any = pq.ParquetWriter(
+                    self._tmp,
+                    self.schema,
+                    compression="snappy",
+                    # Dictionaries pay off only for counts; on ids and floats they cost time.
+                    use_dictionary=[f.name for f in schema if pa.types.is_integer(f.type)],
+                )
             else:
                 import pyarrow.csv as pcsv
 

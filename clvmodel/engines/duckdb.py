@@ -145,6 +145,7 @@ class DuckDBSummaryEngine:
             self.con.execute(f"SET memory_limit = {self.dialect.literal(str(memory_limit))}")
             self.con.execute(f"SET threads = {int(threads)}")
             self.con.execute(f"SET temp_directory = {self.dialect.literal(self._spill)}")
+            self.con.execute("SET enable_progress_bar = false")  # stages report progress
             self.con.execute("SET TimeZone = 'UTC'")
             self.con.execute("SET preserve_insertion_order = true")  # CSV row numbers
             if isinstance(data, pd.DataFrame):
@@ -355,7 +356,7 @@ class DuckDBSummaryEngine:
         if str(path).lower().endswith(".csv"):
             options = "FORMAT CSV, HEADER true"
         else:
-            options = "FORMAT PARQUET, COMPRESSION zstd, ROW_GROUP_SIZE 1000000"
+            options = "FORMAT PARQUET, COMPRESSION snappy, ROW_GROUP_SIZE 1000000"
             if metadata:
                 pairs = ", ".join(
                     f"{self.dialect.literal(k)}: {self.dialect.literal(v)}"
