@@ -162,17 +162,28 @@ def _need(path: Path, what: str) -> Path:
     return path
 
 
+def _read_table(directory: Path, stem: str, what: str) -> pd.DataFrame:
+    """``STEM.parquet`` or ``STEM.csv`` of the run folder (see :func:`clvmodel.io.read_table`)."""
+    from .io import read_table
+
+    try:
+        return read_table(directory, stem)
+    except FileNotFoundError:
+        raise InputError(
+            f"The run directory {str(directory)!r} has no {stem}.parquet or {stem}.csv "
+            f"({what}). Write it with `clvmodel run` first."
+        ) from None
+
+
 def load_run(run_dir: str | Path) -> RunFiles:
     """Read the run directory ``run_dir`` (see the module docstring for the files)."""
     directory = Path(run_dir)
     if not directory.is_dir():
         raise InputError(f"The run directory {str(directory)!r} does not exist.")
     run = read_json(_need(directory / "run.json", "what was run"))
-    summary = pd.read_csv(
-        _need(directory / "summary.csv", "the RFM summary"), dtype={"customer_id": str}
-    )
+    summary = _read_table(directory, "summary", "the RFM summary")
     if "customer_id" not in summary.columns:
-        raise InputError(f"{directory / 'summary.csv'} has no 'customer_id' column.")
+        raise InputError(f"{directory / 'summary'}.* has no 'customer_id' column.")
     summary = summary.set_index("customer_id")
     summary.attrs.update(
         {
@@ -182,9 +193,7 @@ def load_run(run_dir: str | Path) -> RunFiles:
             "calibration_end": run.get("calibration_end"),
         }
     )
-    scores = pd.read_csv(
-        _need(directory / "scores.csv", "the customer scores"), dtype={"customer_id": str}
-    )
+    scores = _read_table(directory, "scores", "the customer scores")
     metrics_path = directory / "metrics.json"
     metrics = read_json(metrics_path) if metrics_path.is_file() else {}
     tracking_path = directory / "tracking.csv"
