@@ -38,6 +38,14 @@ class ExitStatus(IntEnum):
     MODEL_FILE_ERROR = 5
 
 
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show every option's default, unless its help already states it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        return text if "default" in text else super()._get_help_string(action)
+
+
 def _model_keys() -> list[str]:
     from .models import MODELS
 
@@ -94,7 +102,11 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--out", required=True, help="scores file (.csv or .parquet)")
     _add_input_options(sc, freq_default=None)
 
-    run = sub.add_parser("run", help="the whole pipeline: summary, fits, scores, figures")
+    run = sub.add_parser(
+        "run",
+        help="the whole pipeline: summary, fits, scores, figures",
+        formatter_class=_DefaultsFormatter,
+    )
     run.add_argument("input", help="transaction log (CSV or Parquet)")
     run.add_argument("--out", required=True, help="output folder")
     _add_run_options(run)
@@ -110,10 +122,47 @@ def build_parser() -> argparse.ArgumentParser:
     rep.add_argument("run_dir", help="folder written by `clvmodel run`")
     _add_currency_option(rep, default=None)
 
-    demo = sub.add_parser("demo", help="run the pipeline on the bundled CDNOW data")
-    demo.add_argument("--out", default=str(DEMO_OUT), help=f"output folder (default {DEMO_OUT})")
+    demo = sub.add_parser(
+        "demo",
+        help="run the pipeline on the bundled CDNOW data",
+        formatter_class=_DefaultsFormatter,
+        description=f"`clvmodel run` on the bundled CDNOW log with --freq W and "
+        f"--calibration-end {DEMO_CALIBRATION_END}; every other setting is run's default.",
+    )
+    demo.add_argument("--out", default=str(DEMO_OUT), help="output folder")
+    _add_output_options(demo)
     _add_currency_option(demo, default="USD")
     return parser
+
+
+def _add_output_options(p: argparse.ArgumentParser) -> None:
+    """Options of `run` and `demo` about what is written and shown (shared defaults)."""
+    from .engines import DEFAULT_MEMORY_LIMIT
+    from .pipeline import DEFAULT_DISCOUNT_RATE
+
+    p.add_argument(
+        "--horizon",
+        type=float,
+        default=None,
+        help="CLV horizon in --freq units (default: one year in whole units: 52 weeks, "
+        "365 days, 12 months or 1 year)",
+    )
+    p.add_argument(
+        "--discount-rate", type=float, default=DEFAULT_DISCOUNT_RATE, help="annual discount rate"
+    )
+    p.add_argument("--margin", type=float, default=1.0, help="profit margin on spend")
+    p.add_argument(
+        "--format",
+        choices=["parquet", "csv"],
+        default="parquet",
+        help="format of summary and scores (summary.parquet or summary.csv, ...)",
+    )
+    p.add_argument("--no-report", action="store_true", help="skip the charts and the PDF report")
+    p.add_argument(
+        "--memory-limit",
+        default=DEFAULT_MEMORY_LIMIT,
+        help="memory limit of the DuckDB summary (it spills to disk beyond it)",
+    )
 
 
 def _add_currency_option(p: argparse.ArgumentParser, *, default: str | None) -> None:
@@ -131,12 +180,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
         default="bgnbd",
-        help="purchase model (default bgnbd); auto: best by holdout RMSE, or BIC without holdout",
+        help="purchase model; auto: best by holdout RMSE, or BIC without holdout",
     )
-    p.add_argument("--candidates", default=None, help=f"models auto compares ({CANDIDATES})")
-    p.add_argument("--horizon", type=float, default=None, help="CLV horizon (default 1 year)")
-    p.add_argument("--discount-rate", type=float, default=0.0, help="annual discount rate")
-    p.add_argument("--margin", type=float, default=1.0, help="profit margin on spend")
+    p.add_argument("--candidates", default=CANDIDATES, help="models auto compares")
+    _add_output_options(p)
     _add_currency_option(p, default=None)
 
 
@@ -265,12 +312,18 @@ def _run(args: argparse.Namespace, source: str, out_dir: str, err: TextIO) -> in
         horizon=args.horizon,
         discount_rate=args.discount_rate,
         margin=args.margin,
+        memory_limit=args.memory_limit,
         currency=args.currency,
     )
-    from .progress import _is_terminal
-
-    chatty = _is_terminal(err)  # step-by-step lines on a terminal, quiet in batch logs
-    run_pipeline(source, out_dir, config, log=(lambda m: _say(err, m)) if chatty else _quiet)
+    # One line per stage on stderr, terminal or not (a bar as well on a terminal).
+    run_pipeline(
+        source,
+        out_dir,
+        config,
+        report=not args.no_report,
+        fmt=args.format,
+        log=lambda m: _say(err, f"clvmodel run: {m}"),
+    )
     _say(err, f"run written to {Path(out_dir).resolve()}")
     return ExitStatus.OK
 
@@ -281,26 +334,32 @@ def _cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not DEMO_DATA.exists():
-        raise InputError(f"The bundled demo data {DEMO_DATA} is missing: reinstall clvmodel.")
-    demo_args = build_parser().parse_args(
-        [
-            "run",
-            str(DEMO_DATA),
-            "--out",
-            args.out,
-            "--freq",
-            "W",
-            "--calibration-end",
-            DEMO_CALIBRATION_END,
-            "--horizon",
-            "52",
-            "--discount-rate",
-            "0.1",
-            "--currency",
-            args.currency,
-        ]
-    )
-    return _run(demo_args, str(DEMO_DATA), args.out, err)
+        raise InputError(f"The bundled demo data {DEMO_DATA} is missing (reinstall clvmodel).")
+    argv = [
+        "run",
+        str(DEMO_DATA),
+        "--out",
+        args.out,
+        "--freq",
+        "W",
+        "--calibration-end",
+        DEMO_CALIBRATION_END,
+        "--discount-rate",
+        str(args.discount_rate),
+        "--margin",
+        str(args.margin),
+        "--format",
+        args.format,
+        "--memory-limit",
+        args.memory_limit,
+    ]
+    if args.currency:
+        argv += ["--currency", args.currency]
+    if args.horizon is not None:
+        argv += ["--horizon", str(args.horizon)]
+    if args.no_report:
+        argv.append("--no-report")
+    return _run(build_parser().parse_args(argv), str(DEMO_DATA), args.out, err)
 
 
 def _candidates(text: str | None) -> tuple[str, ...]:

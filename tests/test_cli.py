@@ -154,7 +154,7 @@ def test_run_accounts_for_every_row(tmp_path) -> None:
     assert sorted(rejects["reason"]) == sorted(
         ["missing customer id", "unparseable date", "non-numeric amount"]
     )
-    scores = pd.read_csv(out_dir / "scores.csv", dtype={"customer_id": str})
+    scores = pd.read_parquet(out_dir / "scores.parquet")  # the default format
     assert len(scores) == 40 and scores["customer_id"].str.startswith("0").all()
     assert (out_dir / "models" / "bgnbd.json").exists()
     assert (out_dir / "models" / "gamma-gamma.json").exists()
