@@ -344,8 +344,9 @@ def summary_sql(
     calibration_end: _dt.date | None,
     has_amount: bool,
     d: Dialect = DUCKDB,
+    ordered: bool = True,
 ) -> str:
-    """The RFM summary, one row per customer, ordered by customer id.
+    """The RFM summary, one row per customer, ordered by customer id (if ``ordered``).
 
     With ``t0`` the customer's first occasion, ``end`` the calibration end if given (else
     the observation end), and durations in days divided by ``unit_days``:
@@ -393,7 +394,7 @@ SELECT
   {selected}
 FROM {customers}
 WHERE first_date <= {end}
-ORDER BY customer_id
+{"ORDER BY customer_id" if ordered else ""}
 """
 
 

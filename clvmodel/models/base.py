@@ -19,6 +19,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from .. import __version__
+from ..distinct import group_rows
 from ..exceptions import (
     BoundaryWarning,
     ConvergenceWarning,
@@ -65,29 +66,6 @@ def collapse_rows(columns: Sequence[Array], weights: Array) -> tuple[tuple[Array
         return tuple(cols), weights
     w = np.bincount(group, weights=np.asarray(weights, dtype=np.float64), minlength=n_groups)
     return tuple(c[first] for c in cols), w
-
-
-def group_rows(columns: Sequence[Array]) -> tuple[NDArray[np.intp], NDArray[np.intp]] | None:
-    """Group identical rows: ``(group, first)`` with ``group[i]`` the group of row ``i``
-    (numbered in order of first appearance) and ``first[g]`` the first row of group ``g``.
-
-    Each column is factorised and the codes combined into one key, which is factorised in
-    turn (hashing, no sort). ``None`` when the combined key could overflow 64 bits.
-    """
-    n = len(columns[0])
-    codes = np.zeros(n, dtype=np.int64)
-    span = 1
-    for c in columns:
-        col_codes, uniques = pd.factorize(np.asarray(c))
-        span *= max(len(uniques), 1)
-        if span >= 2**62:
-            return None
-        codes = codes * len(uniques) + col_codes
-    group, _ = pd.factorize(codes)
-    n_groups = int(group.max()) + 1 if n else 0
-    first = np.empty(n_groups, dtype=np.intp)
-    first[group[::-1]] = np.arange(n - 1, -1, -1)
-    return group.astype(np.intp, copy=False), first
 
 
 def _collapse_sorted(cols: list[Array], weights: Array) -> tuple[tuple[Array, ...], Array]:
