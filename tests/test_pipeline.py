@@ -204,3 +204,25 @@ def test_step_sums_of_a_discrete_model_use_distinct_rows() -> None:
     )
     np.testing.assert_allclose(total, direct, rtol=1e-12)
     np.testing.assert_allclose(last, model._expected_purchases((x, tx, n), 3.0), rtol=1e-12)
+
+
+@pytest.mark.parametrize("n", [1, 7, 10, 1001, 20000])
+def test_forecast_clv_metrics_equal_clv_metrics(n) -> None:
+    from clvmodel.clv_metrics import clv_metrics
+    from clvmodel.pipeline.run import _forecast_clv_metrics
+
+    c = np.random.default_rng(n).gamma(0.5, 10.0, n)
+    expected = clv_metrics(pd.DataFrame({"customer_id": np.arange(n), "clv": c}))
+    got = _forecast_clv_metrics(c.copy())
+    for key, value in got.items():
+        assert value == pytest.approx(expected[key], rel=1e-9, abs=1e-12), key
+
+
+def test_fit_in_chunks_equals_one_pass(monkeypatch, cdnow) -> None:
+    from clvmodel.models import base
+
+    whole = BetaGeoModel().fit(cdnow)
+    monkeypatch.setattr(base, "CHUNK_ROWS", 100)  # 2,357 rows in 24 chunks
+    chunked = BetaGeoModel().fit(cdnow)
+    np.testing.assert_allclose(chunked.params_, whole.params_, rtol=1e-7)
+    assert chunked.log_likelihood_ == pytest.approx(whole.log_likelihood_, rel=1e-12)
