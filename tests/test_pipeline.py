@@ -226,3 +226,38 @@ def test_fit_in_chunks_equals_one_pass(monkeypatch, cdnow) -> None:
     chunked = BetaGeoModel().fit(cdnow)
     np.testing.assert_allclose(chunked.params_, whole.params_, rtol=1e-7)
     assert chunked.log_likelihood_ == pytest.approx(whole.log_likelihood_, rel=1e-12)
+
+
+def test_tracking_without_a_split_equals_the_joined_query(cdnow_transactions_path) -> None:
+    from clvmodel.engines import sql
+    from clvmodel.engines.duckdb import DuckDBSummaryEngine
+
+    with DuckDBSummaryEngine(
+        cdnow_transactions_path,
+        customer_col="customer_id",
+        date_col="date",
+        amount_col="amount",
+        date_format=None,
+    ) as engine:
+        bounds = engine.bounds()
+        engine.build_summary(
+            "main", observation_end=bounds.last_date, calibration_end=None, unit_days=7.0
+        )
+        fast = engine.tracking(
+            observation_end=bounds.last_date,
+            calibration_end=None,
+            first_date=bounds.first_date,
+            unit_days=7.0,
+        )
+        joined = engine.con.execute(
+            sql.tracking_sql(
+                "clv_occasions",
+                "clv_customers_main",
+                first_date=bounds.first_date,
+                end=bounds.last_date,
+                unit_days=7.0,
+            )
+        ).fetchnumpy()
+    np.testing.assert_array_equal(fast[0], joined["period"])
+    np.testing.assert_array_equal(fast[1], joined["actual"])
+    assert fast[1].sum() > 40_000  # CDNOW's repeat occasions

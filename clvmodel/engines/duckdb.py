@@ -325,6 +325,13 @@ class DuckDBSummaryEngine:
             "n_transactions": int(occasions or 0),
         }
 
+    def release(self) -> None:
+        """Drop the occasions and per-customer tables (after the summaries and tracking are
+        built), so that their memory goes to the steps that follow."""
+        self.con.execute("DROP TABLE IF EXISTS clv_occasions")
+        for name in self._summaries:
+            self.con.execute(f"DROP TABLE IF EXISTS clv_customers_{name}")
+
     def _summary_table(self, name: str) -> str:
         if name not in self._summaries:
             raise AssertionError(f"Summary {name!r} was not built (call build_summary first).")
@@ -423,13 +430,21 @@ class DuckDBSummaryEngine:
         Call after :meth:`summary` or :meth:`build_summary` with the same dates (it reads
         their tables); ``name`` is the summary whose customers count.
         """
-        query = sql.tracking_sql(
-            "clv_occasions",
-            f"clv_customers_{name}",
-            first_date=first_date,
-            end=calibration_end or observation_end,
-            unit_days=unit_days,
-        )
+        if calibration_end is None:  # every customer counts: no join needed
+            query = sql.tracking_all_sql(
+                "clv_occasions",
+                f"clv_customers_{name}",
+                first_date=first_date,
+                unit_days=unit_days,
+            )
+        else:
+            query = sql.tracking_sql(
+                "clv_occasions",
+                f"clv_customers_{name}",
+                first_date=first_date,
+                end=calibration_end,
+                unit_days=unit_days,
+            )
         arrays = self.con.execute(query).fetchnumpy()
         return (
             np.asarray(arrays["period"], dtype=np.int64),

@@ -291,6 +291,17 @@ def run_pipeline(
                         f"No customer made a first purchase on or before calibration_end "
                         f"({cal_arg}); the first transaction is dated {bounds.first_date}."
                     )
+            assert bounds.first_date is not None
+            periods, counts = engine.tracking(
+                observation_end=obs,
+                calibration_end=cal_arg,
+                first_date=bounds.first_date,
+                unit_days=days,
+                name="calibration" if holdout else "full",
+            )
+            engine.release()
+            tracking = _tracking_table(periods, counts, bounds.first_date, obs, days)
+            write_frame(tracking, out / "tracking.csv")
             rejects = engine.rejects(obs, none=ledger.rejected_rows == 0)
             if len(rejects) != ledger.rejected_rows:
                 raise AssertionError(
@@ -312,17 +323,6 @@ def run_pipeline(
                     "calibration" if holdout else "full", target, metadata=meta
                 )
                 target.replace(tmp)
-            assert bounds.first_date is not None
-            periods, counts = engine.tracking(
-                observation_end=obs,
-                calibration_end=cal_arg,
-                first_date=bounds.first_date,
-                unit_days=days,
-                name="calibration" if holdout else "full",
-            )
-            tracking = _tracking_table(periods, counts, bounds.first_date, obs, days)
-            write_frame(tracking, out / "tracking.csv")
-
         fits = _Fits(engine, config, unit)
         comparison = None
         if holdout:
