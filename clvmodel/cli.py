@@ -20,8 +20,8 @@ from typing import TextIO
 from . import __version__
 from .exceptions import CLVModelError, FitError, InputError, ModelFileError
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEMO_DATA = REPO_ROOT / "data" / "cdnow_transactions.csv.gz"
+#: The bundled CDNOW log (package data, so the demo runs from a wheel install too).
+DEMO_DATA = Path(__file__).resolve().parent / "datasets" / "cdnow_transactions.csv.gz"
 DEMO_OUT = Path("reports") / "demo"
 DEMO_CALIBRATION_END = "1997-09-30"
 CANDIDATES = "bgnbd,pnbd,mbgnbd"
@@ -120,6 +120,7 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="re-render charts and the PDF report of a run folder")
     rep.add_argument("run_dir", help="folder written by `clvmodel run`")
+    _add_currency_option(rep, default=None)
 
     demo = sub.add_parser(
         "demo",
@@ -130,6 +131,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     demo.add_argument("--out", default=str(DEMO_OUT), help="output folder")
     _add_output_options(demo)
+    _add_currency_option(demo, default="USD")
     return parser
 
 
@@ -163,6 +165,15 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
     )
 
 
+def _add_currency_option(p: argparse.ArgumentParser, *, default: str | None) -> None:
+    p.add_argument(
+        "--currency",
+        default=default,
+        help="currency of the amounts, shown on every money figure of the report (EUR, $, ...)"
+        + (f"; default {default}" if default else "; default: the run's, else none"),
+    )
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     _add_input_options(p, freq_default="W")
     p.add_argument("--calibration-end", default=None, help="end of the calibration period")
@@ -173,6 +184,7 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--candidates", default=CANDIDATES, help="models auto compares")
     _add_output_options(p)
+    _add_currency_option(p, default=None)
 
 
 def _quiet(_: str) -> None:
@@ -197,7 +209,7 @@ def _write_rejects_beside(loaded: object, out: Path, err: TextIO) -> None:
     _say(
         err,
         f"read {ledger.input_rows:,} rows: {ledger.used_rows:,} used, "
-        f"{ledger.rejected_rows:,} rejected (see {path})",
+        f"{ledger.rejected_rows:,} rejected (see {path.resolve()})",
     )
 
 
@@ -231,7 +243,7 @@ def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         model = comparison.models[key]
         save_model(model, target)
         _say(out, str(model.result_))
-        _say(err, f"wrote {target} ({time.perf_counter() - started:.2f} s)")
+        _say(err, f"wrote {target.resolve()} ({time.perf_counter() - started:.2f} s)")
         return ExitStatus.OK
     try:
         model = cls().fit(loaded.summary)
@@ -242,7 +254,7 @@ def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise
     save_model(model, target)
     _say(out, str(model.result_))
-    _say(err, f"wrote {target} ({time.perf_counter() - started:.2f} s)")
+    _say(err, f"wrote {target.resolve()} ({time.perf_counter() - started:.2f} s)")
     return ExitStatus.OK
 
 
@@ -280,7 +292,7 @@ def _cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         step=args.step,
     )
     write_frame(scores, target)
-    _say(err, f"wrote {len(scores):,} scores to {target}")
+    _say(err, f"wrote {len(scores):,} scores to {target.resolve()}")
     return ExitStatus.OK
 
 
@@ -301,6 +313,7 @@ def _run(args: argparse.Namespace, source: str, out_dir: str, err: TextIO) -> in
         discount_rate=args.discount_rate,
         margin=args.margin,
         memory_limit=args.memory_limit,
+        currency=args.currency,
     )
     # One line per stage on stderr, terminal or not (a bar as well on a terminal).
     run_pipeline(
@@ -321,7 +334,7 @@ def _cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not DEMO_DATA.exists():
-        raise InputError(f"The bundled demo data {DEMO_DATA} is missing (run from a clone).")
+        raise InputError(f"The bundled demo data {DEMO_DATA} is missing (reinstall clvmodel).")
     argv = [
         "run",
         str(DEMO_DATA),
@@ -340,6 +353,8 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "--memory-limit",
         args.memory_limit,
     ]
+    if args.currency:
+        argv += ["--currency", args.currency]
     if args.horizon is not None:
         argv += ["--horizon", str(args.horizon)]
     if args.no_report:
@@ -380,7 +395,7 @@ def _cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     _say(out, comparison.table.to_string(float_format=lambda v: f"{v:.6g}"))
     _say(out, f"chose {key}: {reason}")
     write_json(args.out, comparison.to_dict())
-    _say(err, f"wrote {args.out}")
+    _say(err, f"wrote {Path(args.out).resolve()}")
     return ExitStatus.OK
 
 
@@ -390,9 +405,12 @@ def _cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     run_dir = Path(args.run_dir)
     if not (run_dir / "run.json").exists():
         raise InputError(f"{run_dir} is not a run folder: it has no run.json (see `clvmodel run`).")
-    figures = write_figures(run_dir)
-    pdf = render_report(run_dir)
-    _say(err, f"wrote {len(figures)} charts to {run_dir / 'figures'} and {pdf}")
+    figures = write_figures(run_dir, currency=args.currency)
+    pdf = render_report(run_dir, currency=args.currency)
+    _say(
+        err,
+        f"wrote {len(figures)} charts to {(run_dir / 'figures').resolve()} and {pdf.resolve()}",
+    )
     return ExitStatus.OK
 
 

@@ -10,7 +10,7 @@ the numerical Hessian polishes the optimum, and the inverse Hessian gives standa
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Self
 
@@ -169,6 +169,40 @@ def _hessian(grad: Callable[[Array], Array], theta: Array, h: float = 1e-5) -> A
         e[i] = h
         hess[:, i] = (grad(theta + e) - grad(theta - e)) / (2 * h)
     return 0.5 * (hess + hess.T)
+
+
+#: A Wald interval needs the log-likelihood to fall by about 1/2 one standard error away from
+#: the estimate; where it falls by less than this along the flattest direction, the
+#: likelihood is a ridge there and the curvature measures nothing.
+RIDGE_DROP = 0.1
+
+
+def _on_ridge(
+    mean_ll: Callable[[Array], float], log_theta: Array, value: float, total_hess: Array, n: float
+) -> bool:
+    """Whether the estimate lies on a ridge rather than at a well-defined maximum.
+
+    A finite-difference Hessian can look negative definite on a log-likelihood that is nearly
+    flat along one direction (e.g. sBG on geometric survival, where only gamma / (gamma +
+    delta) is identified and the maximum drifts towards infinity). Along the direction of
+    least curvature, one standard error either way, a quadratic log-likelihood falls by 1/2;
+    if the actual fall on either side is below ``RIDGE_DROP``, the quadratic approximation
+    behind the standard errors does not hold.
+    """
+    try:
+        eigvals, eigvecs = np.linalg.eigh(-total_hess)
+    except np.linalg.LinAlgError:
+        return True
+    smallest = int(np.argmin(eigvals))
+    if not eigvals[smallest] > 0:
+        return True
+    step = min(1.0 / np.sqrt(eigvals[smallest]), 2 * LOG_BOUND) * eigvecs[:, smallest]
+    for sign in (1.0, -1.0):
+        probe = np.clip(log_theta + sign * step, -LOG_BOUND, LOG_BOUND)
+        probed = mean_ll(probe)
+        if np.isfinite(probed) and (value - probed) * n < RIDGE_DROP:
+            return True
+    return False
 
 
 def _objectives(
@@ -343,13 +377,19 @@ def maximize_likelihood(
         ok = np.all(np.isfinite(cov_log)) and np.all(np.diag(cov_log) > 0)
     except np.linalg.LinAlgError:
         ok = False
+    problem = "the Hessian at the estimates is not negative definite"
+    if ok and _on_ridge(mean_ll, log_theta, value, total_hess, total_w):
+        ok = False
+        problem = (
+            "the log-likelihood is nearly flat along a ridge through the estimates (only a "
+            "combination of the parameters is identified)"
+        )
     if ok:
         covariance = cov_log * np.outer(theta, theta)
     else:
         covariance = np.full((len(theta), len(theta)), np.nan)
         warnings.warn(
-            f"{model}: the Hessian at the estimates is not negative definite; standard "
-            f"errors are not available.",
+            f"{model}: {problem}; standard errors are not available.",
             HessianWarning,
             stacklevel=3,
         )
@@ -371,6 +411,46 @@ def maximize_likelihood(
         time_unit=time_unit,
         notes=tuple(notes),
     )
+
+
+#: What predictions accept: a summary frame, or a dict of columns (arrays or scalars).
+CustomerData = pd.DataFrame | Mapping[str, Any] | None
+
+
+def as_frame(data: Mapping[str, Any]) -> pd.DataFrame:
+    """A dict of columns (arrays, or scalars for one customer) as a summary frame."""
+    columns = {k: np.atleast_1d(np.asarray(v)) for k, v in data.items()}
+    lengths = {len(v) for v in columns.values()}
+    if len(lengths) > 1:
+        raise InputError(
+            f"The columns of a dict must have one length. Got lengths "
+            f"{ {k: len(v) for k, v in columns.items()} } instead."
+        )
+    return pd.DataFrame(columns)
+
+
+def rename_columns(data: pd.DataFrame, columns: Mapping[str, str] | None) -> pd.DataFrame:
+    """``data`` with its columns renamed to the model's (``{model name: data name}``).
+
+    A renamed copy (the caller's frame is not modified), with the same ``attrs``.
+    """
+    if not columns:
+        return data
+    missing = [v for v in columns.values() if v not in data.columns]
+    if missing:
+        raise InputError(
+            f"The 'columns' mapping names columns the data does not have: {missing}. "
+            f"Columns present: {list(map(str, data.columns))}."
+        )
+    renamed = data.rename(columns={v: k for k, v in columns.items()})
+    renamed.attrs = dict(data.attrs)
+    return renamed
+
+
+def _labelled(values: Array, labels: pd.Index, name: str, one: bool) -> pd.Series | float:
+    if one:
+        return float(np.asarray(values).ravel()[0])
+    return pd.Series(values, index=labels, name=name)
 
 
 class BaseModel:
@@ -427,6 +507,7 @@ class BaseModel:
         *,
         weights: str | Sequence[float] | Array | None = None,
         time_unit: str | None = None,
+        columns: Mapping[str, str] | None = None,
     ) -> Self:
         """Estimate the parameters by maximum likelihood.
 
@@ -440,11 +521,16 @@ class BaseModel:
         time_unit : str, optional
             Unit of the data (``"D"``, ``"W"``, ``"M"``, ``"Y"``); read from
             ``data.attrs["time_unit"]`` when not given.
+        columns : mapping, optional
+            The model's column names to the data's, for data named otherwise, e.g.
+            lifetimes' calibration summary: ``{"frequency": "frequency_cal", "recency":
+            "recency_cal", "T": "T_cal"}``. ``data`` is not modified.
 
         Returns
         -------
         self
         """
+        data = rename_columns(data, columns)
         unit = time_unit if time_unit is not None else data.attrs.get("time_unit")
         unit = check_unit(unit, "time_unit") if unit is not None else None
         w = resolve_weights(data, weights)
@@ -494,6 +580,8 @@ class BaseModel:
         from ..validation import check_rfm, numeric_column
 
         cols = tuple(columns or self.columns)
+        if isinstance(data, Mapping):
+            data = as_frame(data)
         require_columns(data, cols)
         labels = customer_index(data)
         arrays = tuple(numeric_column(data, c, labels) for c in cols)
@@ -507,6 +595,26 @@ class BaseModel:
                 named.get("monetary_value"),
             )
         return arrays, labels
+
+    def _customer_arrays(
+        self, data: CustomerData, values: Mapping[str, Any]
+    ) -> tuple[tuple[Array, ...], pd.Index, bool]:
+        """Arrays and labels of ``data`` or of one customer given as scalars; and whether the
+        input was one customer (a dict of scalars or keywords), whose result is a float."""
+        if data is not None and values:
+            raise InputError(
+                f"Give the customers as data or as keyword columns, not both. Got data and "
+                f"{sorted(values)}."
+            )
+        source: Any = dict(values) if data is None else data
+        if data is None and not values:
+            raise InputError(
+                f"Give the customers: a summary frame, a dict or keywords "
+                f"{', '.join(f'{c}=...' for c in self.columns)}."
+            )
+        one = isinstance(source, Mapping) and all(np.ndim(v) == 0 for v in source.values())
+        arrays, labels = self._arrays(source)
+        return arrays, labels, one
 
     # ---------------------------------------------------------- fitted state
     def _check_fitted(self) -> None:
@@ -564,6 +672,12 @@ class BaseModel:
             f"{n}={v:.4g}" for n, v in zip(self.param_names, self.result_.params, strict=True)
         )
         return f"{type(self).__name__}({inner}, log_likelihood={self.result_.log_likelihood:.2f})"
+
+    def _repr_html_(self) -> str:
+        """Notebook display: estimates, standard errors, intervals and fit statistics."""
+        from ..display import model_html
+
+        return model_html(self)
 
     # ------------------------------------------------------------ files
     def to_dict(self) -> dict[str, Any]:
@@ -698,38 +812,75 @@ class PurchaseModel(BaseModel):
     def _p_alive(self, arrays: tuple[Array, ...]) -> Array:
         return type(self)._p_alive_fn(self._params(), *arrays)
 
-    def p_alive(self, data: pd.DataFrame) -> pd.Series:
-        """P(alive) of each customer at the end of their observation period."""
-        arrays, labels = self._arrays(data)
-        return pd.Series(self._p_alive(arrays), index=labels, name="p_alive")
+    def p_alive(self, data: CustomerData = None, **values: float) -> pd.Series | float:
+        """P(alive) of each customer at the end of their observation period.
 
-    def expected_purchases(self, data: pd.DataFrame, *, t: float) -> pd.Series:
-        """Expected repeat purchases of each customer in the next ``t`` time units."""
+        ``data`` is a summary frame (a Series by customer id is returned), a dict of columns,
+        or the columns of one customer as keywords (``frequency=2, recency=30, T=40``) or a
+        dict of scalars, for which a float is returned.
+        """
+        arrays, labels, one = self._customer_arrays(data, values)
+        return _labelled(self._p_alive(arrays), labels, "p_alive", one)
+
+    def expected_purchases(
+        self, data: CustomerData = None, *, t: float, **values: float
+    ) -> pd.Series | float:
+        """Expected repeat purchases of each customer in the next ``t`` time units.
+
+        ``data`` as for :meth:`p_alive`.
+        """
         if not np.isscalar(t) or not float(t) >= 0:
             raise InputError(f"The 't' parameter must be a number >= 0. Got {t!r} instead.")
-        arrays, labels = self._arrays(data)
-        return pd.Series(
-            self._expected_purchases(arrays, float(t)), index=labels, name="expected_purchases"
+        arrays, labels, one = self._customer_arrays(data, values)
+        return _labelled(
+            self._expected_purchases(arrays, float(t)), labels, "expected_purchases", one
         )
 
 
 class NewCustomerPredictions:
     """Closed-form predictions for a customer just acquired (continuous-time models).
 
-    A model declares ``_expected_new_fn(params, t)`` and ``_probability_fn(params, t, n)``.
+    A model declares ``_expected_new_fn(params, t)`` and ``_probability_fn(params, t, n)``,
+    and may declare ``_conditional_probability_fn(params, t, n, *arrays)`` for
+    ``P(X(T, T+t) = n | history)``.
     """
 
     _expected_new_fn: ClassVar[Callable[..., Array]]
     _probability_fn: ClassVar[Callable[..., Array]]
     _params: Callable[[], Array]
+    _customer_arrays: Callable[..., tuple[tuple[Array, ...], pd.Index, bool]]
 
     def expected_purchases_new_customer(self, t: ArrayLike) -> Array:
         """Expected repeat purchases in ``(0, t]`` of a customer acquired at 0."""
         return type(self)._expected_new_fn(self._params(), t)
 
-    def probability_of_purchases(self, *, t: ArrayLike, n: ArrayLike) -> Array:
-        """P(X(t) = n): probability that a new customer makes ``n`` repeat purchases by ``t``."""
-        return type(self)._probability_fn(self._params(), t, n)
+    def probability_of_purchases(
+        self, data: CustomerData = None, *, t: ArrayLike, n: ArrayLike, **values: float
+    ) -> Array | pd.Series | float:
+        """P(X(t) = n): probability of ``n`` repeat purchases in the next ``t`` time units.
+
+        Without ``data``: of a customer just acquired (``t`` and ``n`` broadcast; an array).
+        With ``data`` (a summary, a dict, or one customer's columns as keywords): of each
+        customer given their history, ``P(X(T, T+t) = n | x, t_x, T)`` (a Series by
+        customer id, or a float for one customer), for models that declare the conditional
+        distribution (BG/NBD, MBG/NBD).
+        """
+        if data is None and not values:
+            return type(self)._probability_fn(self._params(), t, n)
+        conditional = getattr(type(self), "_conditional_probability_fn", None)
+        if conditional is None:
+            raise InputError(
+                f"{type(self).__name__} has no conditional P(X(t) = n | history); call "
+                f"probability_of_purchases(t=, n=) for a new customer."
+            )
+        if not np.isscalar(t) or not np.isscalar(n) or not float(t) >= 0 or not float(n) >= 0:
+            raise InputError(
+                f"The 't' and 'n' parameters must be numbers >= 0 for customers with a history. "
+                f"Got t={t!r}, n={n!r} instead."
+            )
+        arrays, labels, one = self._customer_arrays(data, values)
+        p = conditional(self._params(), float(t), float(int(n)), *arrays)
+        return _labelled(p, labels, "probability_of_purchases", one)
 
 
 def repeat_purchase_rate(arrays: tuple[Array, ...], weights: Array) -> float:

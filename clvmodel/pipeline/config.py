@@ -60,6 +60,8 @@ class RunConfig:
         Threads of the summary engine.
     batch_rows : int
         Customers scored per batch.
+    currency : str, optional
+        Currency of the amounts (``"EUR"``, ``"$"``), shown on the report's money figures.
     """
 
     customer_col: str = "customer_id"
@@ -77,3 +79,4 @@ class RunConfig:
     memory_limit: str = DEFAULT_MEMORY_LIMIT
     threads: int = DEFAULT_THREADS
     batch_rows: int = DEFAULT_BATCH_ROWS
+    currency: str | None = None
