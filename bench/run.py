@@ -213,6 +213,8 @@ def _agree(run_dir: Path, theirs: Path, params: Path) -> dict:
     gg = GammaGammaFitter()
     gg.params_ = pd.Series({"p": gg_o["p"], "q": gg_o["q"], "v": gg_o["gamma"]})
     ours = ours.loc[lt.index]
+    summary = pd.read_parquet(run_dir / "summary.parquet").set_index("customer_id")
+    ours["monetary_value"] = summary.loc[lt.index, "monetary_value"]
     f, r, T = ours["frequency"], ours["recency"], ours["T"]
     ref = {
         "p_alive": bg.conditional_probability_alive(f, r, T),
