@@ -4,7 +4,7 @@ VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed
 
-.PHONY: install demo test test-slow lint format bench clean
+.PHONY: install demo test test-slow lint format bench bench-large clean
 
 install: $(STAMP)
 
@@ -33,7 +33,10 @@ format: install
 	$(BIN)/ruff format .
 
 bench: install
-	$(BIN)/python bench/run.py --sizes 100000 1000000 --out bench/RESULTS.md
+	$(BIN)/python bench/run.py
+
+bench-large: install
+	$(BIN)/python bench/run.py --large
 
 clean:
 	rm -rf $(VENV) build *.egg-info .pytest_cache .ruff_cache

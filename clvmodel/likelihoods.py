@@ -15,6 +15,7 @@ import numpy as np
 from numpy.typing import NDArray
 from scipy.special import betaln, digamma, gammaln, logsumexp
 
+from .distinct import group_rows
 from .special import count_index, log_hyp2f1_unit
 
 Array = NDArray[np.float64]
@@ -215,15 +216,14 @@ def pnbd_loglik(
     tx = np.asarray(recency, dtype=np.float64)
     T = np.asarray(T, dtype=np.float64)
     n = len(x)
-    # F is needed at (x, t_x) and (x, T): evaluate once per distinct pair.
+    # F is needed at (x, t_x) and (x, T): evaluate once per distinct pair (found by hashing).
     px, pt = np.concatenate([x, x]), np.concatenate([tx, T])
-    order = np.lexsort((pt, px))
-    sx, st = px[order], pt[order]
-    first = np.ones(len(sx), dtype=bool)
-    first[1:] = (sx[1:] != sx[:-1]) | (st[1:] != st[:-1])
-    inverse = np.empty(len(sx), dtype=np.intp)
-    inverse[order] = np.cumsum(first) - 1
-    log_f_u, grad_f_u = _pnbd_log_f(params, sx[first], st[first], gradient=gradient)
+    grouped = group_rows((px, pt))
+    if grouped is None:  # more distinct pairs than a 64-bit key holds: every row its own
+        inverse, first = np.arange(len(px)), np.arange(len(px))
+    else:
+        inverse, first = grouped
+    log_f_u, grad_f_u = _pnbd_log_f(params, px[first], pt[first], gradient=gradient)
     log_fx, log_fT = log_f_u[inverse[:n]], log_f_u[inverse[n:]]
 
     xi, grid = count_index(x)

@@ -112,6 +112,10 @@ class SummaryEngine(Protocol):
         """Repeat occasions per period: (0-based period, count) arrays."""
         ...
 
+    def release(self) -> None:
+        """Free what only the summaries and tracking needed (called after both)."""
+        ...
+
     def close(self) -> None:
         """Free the engine's resources."""
         ...

@@ -161,7 +161,9 @@ class DuckDBSummaryEngine:
                 date_format=date_format,
             )
             self.con.execute(
-                "CREATE TEMP TABLE clv_rows AS " + sql.rows_sql("clv_source", self.spec)
+                # A view: each of the few passes over the rows (bounds, ledger, occasions)
+                # re-reads the input, rather than holding every classified row in memory.
+                "CREATE TEMP VIEW clv_rows AS " + sql.rows_sql("clv_source", self.spec)
             )
         except BaseException:
             self.close()
@@ -265,10 +267,14 @@ class DuckDBSummaryEngine:
         rows = self.con.execute(sql.ledger_sql(self._final(observation_end))).fetchall()
         return {reason: int(n) for reason, n in rows}
 
-    def rejects(self, observation_end: _dt.date) -> pd.DataFrame:
-        """Rejected rows: ``row``, the original values as text, ``reason``; by row."""
+    def rejects(self, observation_end: _dt.date, *, none: bool = False) -> pd.DataFrame:
+        """Rejected rows: ``row``, the original values as text, ``reason``; by row.
+
+        ``none=True`` (the ledger counted no reject) returns the empty table without
+        reading the rows again.
+        """
         query = sql.rejects_sql("clv_source", self._final(observation_end), self.columns)
-        return self.con.execute(query).df()
+        return self.con.execute(query + (" LIMIT 0" if none else "")).df()
 
     def build_summary(
         self,
@@ -277,8 +283,10 @@ class DuckDBSummaryEngine:
         observation_end: _dt.date,
         calibration_end: _dt.date | None,
         unit_days: float,
+        ordered: bool = True,
     ) -> dict[str, int]:
-        """Build the summary table ``name`` (ordered by customer id) inside the connection.
+        """Build the summary table ``name`` (ordered by customer id unless not ``ordered``)
+        inside the connection.
 
         ``calibration_end=None`` summarises the whole log to the observation end; otherwise
         the calibration period, with holdout columns. Returns ``customers`` (with a used
@@ -304,6 +312,7 @@ class DuckDBSummaryEngine:
                 observation_end=observation_end,
                 calibration_end=calibration_end,
                 has_amount=self.has_amount,
+                ordered=ordered,
             )
         )
         self._summaries[name] = calibration_end is not None
@@ -315,6 +324,13 @@ class DuckDBSummaryEngine:
             "excluded_customers": int(excluded or 0),
             "n_transactions": int(occasions or 0),
         }
+
+    def release(self) -> None:
+        """Drop the occasions and per-customer tables (after the summaries and tracking are
+        built), so that their memory goes to the steps that follow."""
+        self.con.execute("DROP TABLE IF EXISTS clv_occasions")
+        for name in self._summaries:
+            self.con.execute(f"DROP TABLE IF EXISTS clv_customers_{name}")
 
     def _summary_table(self, name: str) -> str:
         if name not in self._summaries:
@@ -414,13 +430,21 @@ class DuckDBSummaryEngine:
         Call after :meth:`summary` or :meth:`build_summary` with the same dates (it reads
         their tables); ``name`` is the summary whose customers count.
         """
-        query = sql.tracking_sql(
-            "clv_occasions",
-            f"clv_customers_{name}",
-            first_date=first_date,
-            end=calibration_end or observation_end,
-            unit_days=unit_days,
-        )
+        if calibration_end is None:  # every customer counts: no join needed
+            query = sql.tracking_all_sql(
+                "clv_occasions",
+                f"clv_customers_{name}",
+                first_date=first_date,
+                unit_days=unit_days,
+            )
+        else:
+            query = sql.tracking_sql(
+                "clv_occasions",
+                f"clv_customers_{name}",
+                first_date=first_date,
+                end=calibration_end,
+                unit_days=unit_days,
+            )
         arrays = self.con.execute(query).fetchnumpy()
         return (
             np.asarray(arrays["period"], dtype=np.int64),

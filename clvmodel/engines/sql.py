@@ -344,8 +344,9 @@ def summary_sql(
     calibration_end: _dt.date | None,
     has_amount: bool,
     d: Dialect = DUCKDB,
+    ordered: bool = True,
 ) -> str:
-    """The RFM summary, one row per customer, ordered by customer id.
+    """The RFM summary, one row per customer, ordered by customer id (if ``ordered``).
 
     With ``t0`` the customer's first occasion, ``end`` the calibration end if given (else
     the observation end), and durations in days divided by ``unit_days``:
@@ -393,7 +394,7 @@ SELECT
   {selected}
 FROM {customers}
 WHERE first_date <= {end}
-ORDER BY customer_id
+{"ORDER BY customer_id" if ordered else ""}
 """
 
 
@@ -437,5 +438,34 @@ WITH repeats AS (
 SELECT period, COUNT(*) AS actual
 FROM repeats
 GROUP BY period
+ORDER BY period
+"""
+
+
+def tracking_all_sql(
+    occasions: str,
+    customers: str,
+    *,
+    first_date: _dt.date,
+    unit_days: float,
+    d: Dialect = DUCKDB,
+) -> str:
+    """:func:`tracking_sql` when every customer counts (no calibration split), without the
+    join: per period, all occasions less the customers' first occasions."""
+    unit = d.double(unit_days)
+    start = d.date_literal(first_date)
+
+    def period(day: str) -> str:
+        return f"CAST(FLOOR(CAST({d.day_diff(start, day)} AS DOUBLE) / {unit}) AS BIGINT)"
+
+    return f"""
+WITH every AS (
+  SELECT {period("txn_date")} AS period, COUNT(*) AS n FROM {occasions} GROUP BY 1
+), firsts AS (
+  SELECT {period("first_date")} AS period, COUNT(*) AS n FROM {customers} GROUP BY 1
+)
+SELECT e.period AS period, e.n - COALESCE(f.n, 0) AS actual
+FROM every AS e LEFT JOIN firsts AS f ON e.period = f.period
+WHERE e.n - COALESCE(f.n, 0) > 0
 ORDER BY period
 """

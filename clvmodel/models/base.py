@@ -19,6 +19,7 @@ import pandas as pd
 from numpy.typing import ArrayLike, NDArray
 
 from .. import __version__
+from ..distinct import group_rows
 from ..exceptions import (
     BoundaryWarning,
     ConvergenceWarning,
@@ -44,6 +45,8 @@ GRAD_TOL = 1e-5
 EXTREME_LOG = 12.0
 #: Above this many distinct rows, a subsample fit gives the starting point.
 WARM_START_ROWS = 40_000
+#: The log-likelihood is evaluated this many rows at a time (bounded temporaries).
+CHUNK_ROWS = 1_000_000
 
 
 def collapse_rows(columns: Sequence[Array], weights: Array) -> tuple[tuple[Array, ...], Array]:
@@ -65,29 +68,6 @@ def collapse_rows(columns: Sequence[Array], weights: Array) -> tuple[tuple[Array
         return tuple(cols), weights
     w = np.bincount(group, weights=np.asarray(weights, dtype=np.float64), minlength=n_groups)
     return tuple(c[first] for c in cols), w
-
-
-def group_rows(columns: Sequence[Array]) -> tuple[NDArray[np.intp], NDArray[np.intp]] | None:
-    """Group identical rows: ``(group, first)`` with ``group[i]`` the group of row ``i``
-    (numbered in order of first appearance) and ``first[g]`` the first row of group ``g``.
-
-    Each column is factorised and the codes combined into one key, which is factorised in
-    turn (hashing, no sort). ``None`` when the combined key could overflow 64 bits.
-    """
-    n = len(columns[0])
-    codes = np.zeros(n, dtype=np.int64)
-    span = 1
-    for c in columns:
-        col_codes, uniques = pd.factorize(np.asarray(c))
-        span *= max(len(uniques), 1)
-        if span >= 2**62:
-            return None
-        codes = codes * len(uniques) + col_codes
-    group, _ = pd.factorize(codes)
-    n_groups = int(group.max()) + 1 if n else 0
-    first = np.empty(n_groups, dtype=np.intp)
-    first[group[::-1]] = np.arange(n - 1, -1, -1)
-    return group.astype(np.intp, copy=False), first
 
 
 def _collapse_sorted(cols: list[Array], weights: Array) -> tuple[tuple[Array, ...], Array]:
@@ -235,19 +215,26 @@ def _objectives(
     """Weighted mean log-likelihood over log-parameters: value, value and gradient, and the
     optimiser's objective (negated, with non-finite values turned into a large penalty)."""
     total_w = float(np.sum(weights))
+    # Rows are evaluated in chunks so that the likelihood's temporaries stay bounded.
+    chunks = [slice(i, i + CHUNK_ROWS) for i in range(0, len(weights), CHUNK_ROWS)] or [slice(0, 0)]
 
     def mean_ll(log_theta: Array) -> float:
+        theta = np.exp(log_theta)
         with np.errstate(all="ignore"):
-            ll = loglik(np.exp(log_theta), *data)
-            return float(weights @ ll) / total_w
+            total = sum(float(weights[c] @ loglik(theta, *(d[c] for d in data))) for c in chunks)
+            return total / total_w
 
     def mean_ll_grad(log_theta: Array) -> tuple[float, Array]:
         if not analytic_gradient:
             return mean_ll(log_theta), _numeric_gradient(mean_ll, log_theta)
         theta = np.exp(log_theta)
+        value, grad_sum = 0.0, np.zeros(len(theta))
         with np.errstate(all="ignore"):
-            ll, grad = loglik(theta, *data, gradient=True)
-            return float(weights @ ll) / total_w, (grad @ weights) * theta / total_w
+            for c in chunks:
+                ll, grad = loglik(theta, *(d[c] for d in data), gradient=True)
+                value += float(weights[c] @ ll)
+                grad_sum += grad @ weights[c]
+            return value / total_w, grad_sum * theta / total_w
 
     def objective(log_theta: Array) -> tuple[float, Array]:
         value, grad = mean_ll_grad(log_theta)
