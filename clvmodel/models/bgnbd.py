@@ -13,6 +13,7 @@ from scipy.special import betaln, expit, gammaln, hyp2f1
 
 from ..likelihoods import bgnbd_loglik
 from .base import Array, NewCustomerPredictions, PurchaseModel, repeat_purchase_rate
+from .covariates import CovariatesMixin
 
 PARAMS = ("r", "alpha", "a", "b")
 
@@ -90,7 +91,7 @@ def probability_of_purchases(params: Array, t: ArrayLike, n: ArrayLike) -> Array
     return out
 
 
-class BetaGeoModel(NewCustomerPredictions, PurchaseModel):
+class BetaGeoModel(CovariatesMixin, NewCustomerPredictions, PurchaseModel):
     """BG/NBD purchase model (Fader, Hardie & Lee 2005), fitted by maximum likelihood.
 
     Parameters ``r, alpha`` (gamma heterogeneity of the purchase rate; ``alpha`` in the

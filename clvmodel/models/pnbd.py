@@ -19,13 +19,17 @@ from ..likelihoods import pnbd_loglik
 from ..special import logconcave_integral
 from ..units import check_unit, units_per_year
 from .base import Array, NewCustomerPredictions, PurchaseModel
+from .covariates import CovariatesMixin
 
 PARAMS = ("r", "alpha", "s", "beta")
 
 
 def _log_alive_terms(params: Array, x: Array, tx: Array, T: Array) -> tuple[Array, Array]:
-    """``log A_T`` and ``log`` of the likelihood bracket (see :func:`pnbd_loglik`)."""
-    r, alpha, s, beta = (float(v) for v in params)
+    """``log A_T`` and ``log`` of the likelihood bracket (see :func:`pnbd_loglik`).
+
+    ``alpha`` and ``beta`` may be per-customer arrays (covariates), as in every prediction.
+    """
+    r, alpha, s, beta = params
     log_a_T = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
     head = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
     return log_a_T, pnbd_loglik(params, x, tx, T) - head  # type: ignore[operator]
@@ -53,7 +57,7 @@ def expected_purchases(params: Array, t: ArrayLike, x: Array, tx: Array, T: Arra
 
     The bracket over ``s-1`` is evaluated with ``exprel``, so ``s`` near 1 is exact.
     """
-    r, alpha, s, beta = (float(v) for v in params)
+    r, alpha, s, beta = params
     rate = (r + x) / (alpha + T)
     return rate * _residual_lifetime(s, beta + T, t) * p_alive(params, x, tx, T)
 
@@ -146,7 +150,7 @@ def dert(params: Array, delta: float, x: Array, tx: Array, T: Array) -> Array:
     confluent hypergeometric function of the second kind, evaluated through its integral
     representation (see :func:`_log_discounted_lifetime`).
     """
-    r, alpha, s, beta = (float(v) for v in params)
+    r, alpha, s, beta = params
     if not delta > 0:
         raise InputError(f"The discount rate delta must be > 0. Got {delta!r} instead.")
     base = beta + T
@@ -154,7 +158,7 @@ def dert(params: Array, delta: float, x: Array, tx: Array, T: Array) -> Array:
     return p_alive(params, x, tx, T) * (r + x) / (alpha + T) * life.reshape(np.shape(base))
 
 
-class ParetoNBDModel(NewCustomerPredictions, PurchaseModel):
+class ParetoNBDModel(CovariatesMixin, NewCustomerPredictions, PurchaseModel):
     """Pareto/NBD purchase model (Schmittlein, Morrison & Colombo 1987), maximum likelihood.
 
     Parameters ``r, alpha`` (gamma heterogeneity of the purchase rate) and ``s, beta`` (gamma
@@ -210,7 +214,8 @@ class ParetoNBDModel(NewCustomerPredictions, PurchaseModel):
         """
         delta = continuous_rate(discount_rate, self._unit(data))
         arrays, labels = self._arrays(data)
-        return pd.Series(dert(self._params(), delta, *arrays), index=labels, name="dert")
+        params, arrays = self._inputs(arrays)
+        return pd.Series(dert(params, delta, *arrays), index=labels, name="dert")
 
     def _unit(self, data: pd.DataFrame) -> str:
         self._check_fitted()
