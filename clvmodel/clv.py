@@ -60,13 +60,26 @@ def discounted_purchases(
         )
     d = rate_per_unit(discount_rate, unit) if discount_rate != 0 else 0.0
     arrays, labels = purchase_model._arrays(data)
-    total = np.zeros(len(labels))
-    previous = np.zeros(len(labels))
+    total = discounted_purchase_sum(purchase_model, arrays, horizon=horizon, rate=d, step=step)
+    return pd.Series(total, index=labels, name="discounted_purchases")
+
+
+def discounted_purchase_sum(
+    purchase_model: PurchaseModel,
+    arrays: tuple[NDArray[np.float64], ...],
+    *,
+    horizon: float,
+    rate: float,
+    step: float,
+) -> NDArray[np.float64]:
+    """:func:`discounted_purchases` on the model's arrays, ``rate`` per time unit."""
+    total = np.zeros(len(arrays[0]))
+    previous = np.zeros(len(arrays[0]))
     for t in _grid(horizon, step):
         cumulative = purchase_model._expected_purchases(arrays, float(t))
-        total += (cumulative - previous) * (1.0 + d) ** (-t)
+        total += (cumulative - previous) * (1.0 + rate) ** (-t)
         previous = cumulative
-    return pd.Series(total, index=labels, name="discounted_purchases")
+    return total
 
 
 def customer_lifetime_value(
