@@ -803,7 +803,10 @@ class NewCustomerPredictions:
 
     _expected_new_fn: ClassVar[Callable[..., Array]]
     _probability_fn: ClassVar[Callable[..., Array]]
+    _conditional_probability_fn: ClassVar[Callable[..., Array]]
     _params: Callable[[], Array]
+    _arrays: Callable[..., tuple[tuple[Array, ...], pd.Index]]
+    _inputs: Callable[..., tuple[Any, tuple[Array, ...]]]
 
     def expected_purchases_new_customer(self, t: ArrayLike) -> Array:
         """Expected repeat purchases in ``(0, t]`` of a customer acquired at 0."""
@@ -812,6 +815,26 @@ class NewCustomerPredictions:
     def probability_of_purchases(self, *, t: ArrayLike, n: ArrayLike) -> Array:
         """P(X(t) = n): probability that a new customer makes ``n`` repeat purchases by ``t``."""
         return type(self)._probability_fn(self._params(), t, n)
+
+    def conditional_probability_of_purchases(
+        self, data: pd.DataFrame, *, t: float, n: Sequence[int] | int
+    ) -> pd.DataFrame:
+        """P(X(T, T+t) = n | history) of each customer, one column per ``n``.
+
+        The predictive distribution of future purchases (for a range of purchases rather
+        than their mean); the columns for ``n = 0, 1, ..., N`` sum to at most 1.
+        """
+        if not np.isscalar(t) or not float(t) >= 0:
+            raise InputError(f"The 't' parameter must be a number >= 0. Got {t!r} instead.")
+        counts = [int(v) for v in np.atleast_1d(n)]
+        if any(c < 0 for c in counts):
+            raise InputError(f"The 'n' parameter must hold counts >= 0. Got {n!r} instead.")
+        arrays, labels = self._arrays(data)
+        params, arrays = self._inputs(arrays)
+        fn = type(self)._conditional_probability_fn
+        return pd.DataFrame(
+            {c: fn(params, float(t), float(c), *arrays) for c in counts}, index=labels
+        )
 
 
 def repeat_purchase_rate(arrays: tuple[Array, ...], weights: Array) -> float:

@@ -91,6 +91,23 @@ def probability_of_purchases(params: Array, t: ArrayLike, n: ArrayLike) -> Array
     return out
 
 
+def conditional_probability_of_purchases(
+    params: Array, t: float, n: ArrayLike, x: Array, tx: Array, T: Array
+) -> Array:
+    """P(X(T, T+t) = n | x, t_x, T), the distribution of a customer's future purchases.
+
+    A customer dead at ``T`` (probability ``1 - P(alive)``, eq. 11 of FHL 2005) makes none;
+    a live one has the posterior ``λ ~ Gamma(r+x, α+T)``, ``p ~ Beta(a, b+x)`` (``x`` coins
+    survived) and, purchases being Poisson, buys from ``T`` on like a customer just acquired
+    with those parameters (eq. 8, :func:`probability_of_purchases`). ``n`` broadcasts.
+    """
+    r, alpha, a, b = params
+    alive = p_alive(params, x, tx, T)
+    post = (r + x, alpha + T, np.broadcast_to(a, np.shape(x)), b + x)
+    new = probability_of_purchases(post, np.full(np.shape(x), float(t)), n)
+    return alive * new + (1.0 - alive) * (np.asarray(n) == 0)
+
+
 class BetaGeoModel(CovariatesMixin, NewCustomerPredictions, PurchaseModel):
     """BG/NBD purchase model (Fader, Hardie & Lee 2005), fitted by maximum likelihood.
 
@@ -113,6 +130,7 @@ class BetaGeoModel(CovariatesMixin, NewCustomerPredictions, PurchaseModel):
     _expected_purchases_fn = staticmethod(expected_purchases)
     _expected_new_fn = staticmethod(expected_purchases_new)
     _probability_fn = staticmethod(probability_of_purchases)
+    _conditional_probability_fn = staticmethod(conditional_probability_of_purchases)
 
     def _default_initial(self, arrays: tuple[Array, ...], weights: Array) -> Array:
         return np.array([1.0, 1.0 / repeat_purchase_rate(arrays, weights), 1.0, 1.0])

@@ -17,6 +17,7 @@ from scipy.special import betainc, betaln, expit, gammaln
 from ..likelihoods import mbgnbd_loglik
 from ..special import logconcave_integral
 from .base import Array, NewCustomerPredictions, PurchaseModel, repeat_purchase_rate
+from .bgnbd import probability_of_purchases as bg_probability_of_purchases
 from .covariates import CovariatesMixin
 
 PARAMS = ("r", "alpha", "a", "b")
@@ -137,6 +138,22 @@ def probability_of_purchases(params: Array, t: ArrayLike, n: ArrayLike) -> Array
     return alive + dead
 
 
+def conditional_probability_of_purchases(
+    params: Array, t: float, n: ArrayLike, x: Array, tx: Array, T: Array
+) -> Array:
+    """P(X(T, T+t) = n | x, t_x, T), the distribution of a customer's future purchases.
+
+    As for BG/NBD (:func:`clvmodel.models.bgnbd.conditional_probability_of_purchases`): a
+    live customer has survived ``x + 1`` coins (one at time 0), so ``p ~ Beta(a, b+x+1)``,
+    and from ``T`` on tosses one after each purchase only -- the BG/NBD new-customer story.
+    """
+    r, alpha, a, b = params
+    alive = p_alive(params, x, tx, T)
+    post = (r + x, alpha + T, np.broadcast_to(a, np.shape(x)), b + x + 1.0)
+    new = bg_probability_of_purchases(post, np.full(np.shape(x), float(t)), n)
+    return alive * new + (1.0 - alive) * (np.asarray(n) == 0)
+
+
 class ModifiedBetaGeoModel(CovariatesMixin, NewCustomerPredictions, PurchaseModel):
     """MBG/NBD purchase model (Batislam, Denizel & Filiztekin 2007), maximum likelihood.
 
@@ -153,6 +170,7 @@ class ModifiedBetaGeoModel(CovariatesMixin, NewCustomerPredictions, PurchaseMode
     _expected_purchases_fn = staticmethod(expected_purchases)
     _expected_new_fn = staticmethod(expected_purchases_new)
     _probability_fn = staticmethod(probability_of_purchases)
+    _conditional_probability_fn = staticmethod(conditional_probability_of_purchases)
 
     def _default_initial(self, arrays: tuple[Array, ...], weights: Array) -> Array:
         return np.array([1.0, 1.0 / repeat_purchase_rate(arrays, weights), 1.0, 1.0])

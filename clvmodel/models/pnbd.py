@@ -83,10 +83,14 @@ def probability_of_purchases(params: Array, t: ArrayLike, n: ArrayLike) -> Array
           + Γ(r+n) α^r s β^s / (Γ(r) n!) ∫_0^t y^n (α+y)^-(r+n) (β+y)^-(s+1) dy
 
     The integrand is log-concave in ``log y``; the integral is done by
-    :func:`clvmodel.special.logconcave_integral`. ``t`` and ``n`` broadcast.
+    :func:`clvmodel.special.logconcave_integral`. ``t``, ``n`` and the parameters broadcast
+    (parameters may vary by customer, as in :func:`conditional_probability_of_purchases`).
     """
-    r, alpha, s, beta = (float(v) for v in params)
-    t_, n_ = np.broadcast_arrays(np.asarray(t, dtype=np.float64), np.asarray(n, dtype=np.float64))
+    t_, n_, *ps = np.broadcast_arrays(
+        np.asarray(t, dtype=np.float64),
+        np.asarray(n, dtype=np.float64),
+        *(np.asarray(v, dtype=np.float64) for v in params),
+    )
     shape = t_.shape
     tt, nn = t_.ravel(), n_.ravel()
     out = np.zeros(tt.shape)
@@ -94,6 +98,7 @@ def probability_of_purchases(params: Array, t: ArrayLike, n: ArrayLike) -> Array
     out[~pos] = (nn[~pos] == 0).astype(np.float64)
     if pos.any():
         tp, npos = tt[pos], nn[pos]
+        r, alpha, s, beta = (v.ravel()[pos] for v in ps)
         coef = gammaln(r + npos) - gammaln(r) - gammaln(npos + 1.0)
         log_nb = (
             coef
@@ -104,20 +109,41 @@ def probability_of_purchases(params: Array, t: ArrayLike, n: ArrayLike) -> Array
         la, lb = np.log(alpha), np.log(beta)
 
         def logf(u: NDArray[np.float64], rows: NDArray[np.intp]) -> tuple[Array, Array, None]:
-            k = npos[rows]
-            value = (k + 1.0) * u - (r + k) * np.logaddexp(la, u) - (s + 1.0) * np.logaddexp(lb, u)
+            k, rr, ss, ra, rb = npos[rows], r[rows], s[rows], la[rows], lb[rows]
+            value = (
+                (k + 1.0) * u - (rr + k) * np.logaddexp(ra, u) - (ss + 1.0) * np.logaddexp(rb, u)
+            )
             slope = (
-                (k + 1.0) - (r + k) / (1.0 + np.exp(la - u)) - (s + 1.0) / (1.0 + np.exp(lb - u))
+                (k + 1.0) - (rr + k) / (1.0 + np.exp(ra - u)) - (ss + 1.0) / (1.0 + np.exp(rb - u))
             )
             return value, slope, None
 
         with np.errstate(over="ignore"):
             log_int, _ = logconcave_integral(
-                logf, -np.inf, np.log(tp), np.log(tp), points=np.array([la, lb])
+                logf, -np.inf, np.log(tp), np.log(tp), points=np.stack([la, lb])
             )
         dead = coef + r * la + np.log(s) + s * lb + log_int
         out[pos] = np.exp(np.logaddexp(alive, dead))
     return out.reshape(shape)
+
+
+def conditional_probability_of_purchases(
+    params: Array, t: float, n: ArrayLike, x: Array, tx: Array, T: Array
+) -> Array:
+    """P(X(T, T+t) = n | x, t_x, T), the distribution of a customer's future purchases.
+
+    Fader, Hardie & Shang (2006), "Deriving the Conditional PMF of the Pareto/NBD Model"
+    (brucehardie.com note 028, eq. 16), in the form its derivation starts from: a customer
+    dead at ``T`` (probability ``1 - P(alive)``) makes none; a live one has the posterior
+    ``λ ~ Gamma(r+x, α+T)``, ``μ ~ Gamma(s, β+T)`` and, both processes being memoryless,
+    buys like a customer just acquired with those parameters
+    (:func:`probability_of_purchases`). ``n`` broadcasts against the customers.
+    """
+    r, alpha, s, beta = params
+    alive = p_alive(params, x, tx, T)
+    post = (r + x, alpha + T, np.broadcast_to(s, np.shape(x)), beta + T)
+    new = probability_of_purchases(post, np.full(np.shape(x), float(t)), n)
+    return alive * new + (1.0 - alive) * (np.asarray(n) == 0)
 
 
 def _log_discounted_lifetime(s: float, z: Array) -> Array:
@@ -182,6 +208,7 @@ class ParetoNBDModel(CovariatesMixin, NewCustomerPredictions, PurchaseModel):
     _expected_purchases_fn = staticmethod(expected_purchases)
     _expected_new_fn = staticmethod(expected_purchases_new)
     _probability_fn = staticmethod(probability_of_purchases)
+    _conditional_probability_fn = staticmethod(conditional_probability_of_purchases)
 
     def _default_initial(self, arrays: tuple[Array, ...], weights: Array) -> Array:
         # Kept to the last bit: on a likelihood ridge (customers who never drop out) the
