@@ -183,13 +183,25 @@ def prediction_intervals(
     count = np.bincount(inverse, minlength=len(rows[0])).astype(np.float64)
     names = QUANTITIES if spend_model is not None else QUANTITIES[:2]
 
-    def predict(pm: PurchaseModel, sp: Array | None, sl: slice) -> dict[str, Array]:
+    def predict(
+        pm: PurchaseModel, sp: Array | None, sl: slice, reuse: dict[str, Array] | None = None
+    ) -> dict[str, Array]:
+        """Predictions on distinct rows ``sl``; with ``reuse``, only the spend is new."""
         a = tuple(r[sl] for r in rows[:k])
-        out = {"p_alive": pm._p_alive(a), "expected_purchases": pm._expected_purchases(a, horizon)}
+        if reuse is None:
+            out = {
+                "p_alive": pm._p_alive(a),
+                "expected_purchases": pm._expected_purchases(a, horizon),
+            }
+        else:
+            out = {n: reuse[n] for n in ("p_alive", "expected_purchases")}
         if sp is not None:
             spend = expected_spend(sp, a[0], rows[k][sl])
-            dp = discounted_purchase_sum(pm, a, horizon=horizon, rate=d, step=step)
-            out.update(expected_spend=spend, clv=margin * spend * dp)
+            if reuse is None:
+                dp = discounted_purchase_sum(pm, a, horizon=horizon, rate=d, step=step)
+            else:
+                dp = reuse["_discounted"]
+            out.update(expected_spend=spend, clv=margin * spend * dp, _discounted=dp)
         return out
 
     q = [(1.0 - level) / 2.0, (1.0 + level) / 2.0]
@@ -219,8 +231,9 @@ def prediction_intervals(
         assert p_draws is not None
         for i in range(n_draws):
             pm = _with_params(purchase_model, p_draws[i])
-            for n, v in predict(pm, None if s_draws is None else s_draws[i], sl).items():
-                per_draw[n][i] = v
+            out = predict(pm, None if s_draws is None else s_draws[i], sl)
+            for n in names:
+                per_draw[n][i] = out[n]
         for n in names:
             lo, hi = np.quantile(per_draw[n], q, axis=0)
             result[f"{n}_lower"][sl], result[f"{n}_upper"][sl] = lo, hi
@@ -268,12 +281,11 @@ def _jacobians(
             xj[j] += DELTA_STEP
             moved = natural(xj, mask)
             if which == 0:
-                pm, sp = _with_params(purchase_model, moved), point_spend_of(spend_model)
-            else:
-                pm, sp = purchase_model, moved
-            out = predict(pm, sp, sl)
+                out = predict(_with_params(purchase_model, moved), point_spend_of(spend_model), sl)
+            else:  # the purchase predictions do not move
+                out = predict(purchase_model, moved, sl, reuse=point)
             rows.append({n: (out[n] - point[n]) / DELTA_STEP for n in point})
-    return {n: np.stack([r[n] for r in rows]) for n in point}
+    return {n: np.stack([r[n] for r in rows]) for n in point if not n.startswith("_")}
 
 
 def point_spend_of(spend_model: GammaGammaModel | None) -> Array | None:
