@@ -275,6 +275,7 @@ def check_covariates(
     allow_constant: Sequence[str] = (),
     allow_zero: Sequence[str] = (),
     sample: int = 200_000,
+    fitting: bool = True,
 ) -> None:
     """Refuse covariates a fit cannot use, with a one-line :class:`InputError` with counts.
 
@@ -283,7 +284,8 @@ def check_covariates(
     confounded with the base parameter; those named in ``allow_constant``, and all-zero
     ones named in ``allow_zero``, pass);
     perfectly collinear columns (a column that is a linear combination of the others and
-    the constant, judged on up to ``sample`` rows).
+    the constant, judged on up to ``sample`` rows). With ``fitting=False`` (scoring), only
+    the first three: any customers may be scored, however alike.
     """
     missing = [c for c in columns if c not in frame.columns]
     if missing:
@@ -308,6 +310,8 @@ def check_covariates(
             f"Covariates must be finite numbers; {sum(nonfinite.values()):,} missing or "
             f"infinite value(s) of {len(frame):,} rows ({detail})."
         )
+    if not fitting:
+        return
     constant = [c for c, v in values.items() if len(v) and np.all(v == v[0])]
     constant = [
         c
