@@ -177,29 +177,36 @@ def _pnbd_log_f(params: Array, x: Array, t: Array, *, gradient: bool) -> tuple[A
     rsx = r + s + x
     log_at, log_bt = np.log(alpha + t), np.log(beta + t)
     head = -(r + x) * log_at - s * log_bt - np.log(rsx)
-    # The branch is chosen per row where alpha or beta vary by customer (covariates).
-    ab = np.broadcast_to(np.asarray(alpha >= beta), np.shape(rsx))
-    b = np.where(ab, r + x, s + 1.0)
-    z = np.where(ab, (alpha - beta) / (alpha + t), (beta - alpha) / (beta + t))
-    log1mz = np.where(ab, log_bt - log_at, log_at - log_bt)
-    head = np.where(ab, head, head + log1mz)
+    # The branch is chosen per row where alpha or beta vary by customer (covariates); with
+    # scalar parameters only the one branch is computed.
+    ab = np.asarray(alpha >= beta)
+
+    def pick(if_ab: Callable[[], Any], if_not: Callable[[], Any]) -> Any:
+        if ab.all():
+            return if_ab()
+        if not ab.any():
+            return if_not()
+        return np.where(ab, if_ab(), if_not())
+
+    b = pick(lambda: r + x, lambda: s + 1.0 + 0.0 * x)
+    z = pick(lambda: (alpha - beta) / (alpha + t), lambda: (beta - alpha) / (beta + t))
+    log1mz = pick(lambda: log_bt - log_at, lambda: log_at - log_bt)
+    head = pick(lambda: head, lambda: head + log1mz)
     out = log_hyp2f1_unit(b, rsx + 1.0, z, log1mz=log1mz, gradient=gradient)
     if not gradient:
         return head + out, None  # type: ignore[operator]
     h, (gb, gc, gz) = out  # type: ignore[misc]
     d_r = -log_at - 1.0 / rsx + gc
     d_s = -log_bt - 1.0 / rsx + gc
-    d_r = np.where(ab, d_r + gb, d_r)
-    d_s = np.where(ab, d_s, d_s + gb)
-    d_alpha = np.where(
-        ab,
-        -(r + x) / (alpha + t) + gz * (beta + t) / (alpha + t) ** 2,
-        (1.0 - r - x) / (alpha + t) - gz / (beta + t),
+    d_r = pick(lambda: d_r + gb, lambda: d_r)
+    d_s = pick(lambda: d_s, lambda: d_s + gb)
+    d_alpha = pick(
+        lambda: -(r + x) / (alpha + t) + gz * (beta + t) / (alpha + t) ** 2,
+        lambda: (1.0 - r - x) / (alpha + t) - gz / (beta + t),
     )
-    d_beta = np.where(
-        ab,
-        -s / (beta + t) - gz / (alpha + t),
-        -(s + 1.0) / (beta + t) + gz * (alpha + t) / (beta + t) ** 2,
+    d_beta = pick(
+        lambda: -s / (beta + t) - gz / (alpha + t),
+        lambda: -(s + 1.0) / (beta + t) + gz * (alpha + t) / (beta + t) ** 2,
     )
     return head + h, np.stack([d_r, d_alpha, d_s, d_beta])
 

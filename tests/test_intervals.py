@@ -127,7 +127,11 @@ def coverage(reps: int, n: int, method: str, seed: int = 2026) -> pd.Series:
 @pytest.mark.slow
 @pytest.mark.parametrize("method", ["parametric", "delta"])
 def test_coverage_of_90_percent_clv_intervals(method: str) -> None:
-    """Acceptance 4: 300 refits on 2,000 simulated customers each."""
+    """Acceptance 4: 300 refits on 2,000 simulated customers each.
+
+    Recorded (seed 2026, this code): parametric 0.900 / 0.867 / 0.893 / 0.890, delta
+    0.873 / 0.897 / 0.903 / 0.890 for the four fixed customers (about 5 and 1 minutes).
+    """
     cov = coverage(300, 2_000, method)
     print(f"coverage ({method}):", cov.round(3).to_dict())
     assert ((cov >= 0.85) & (cov <= 0.95)).all(), cov
