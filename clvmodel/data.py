@@ -18,7 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from .engines.duckdb import DuckDBSummaryEngine
+from .engines import SummaryEngine
+from .engines.duckdb import Bounds, DuckDBSummaryEngine
 from .exceptions import InputError, RejectedRowsWarning
 from .io import write_frame
 from .ledger import RowLedger
@@ -103,28 +104,7 @@ def summarise(
         amount_col=amount_col,
         date_format=date_format,
     ) as engine:
-        bounds = engine.bounds()
-        obs = obs_arg if obs_arg is not None else (bounds.last_date or _dt.date.max)
-        counts = engine.row_counts(obs)
-        by_reason = {str(k): n for k, n in counts.items() if k is not None}
-        ledger = RowLedger(
-            input_rows=bounds.input_rows,
-            used_rows=counts.get(None, 0),
-            rejected_rows=sum(by_reason.values()),
-            by_reason=by_reason,
-        ).check()
-        if isinstance(source, pd.DataFrame) and ledger.input_rows != len(source):
-            raise AssertionError(
-                f"The summary read {ledger.input_rows:,} rows of a {len(source):,}-row DataFrame."
-            )
-        if ledger.used_rows == 0:
-            raise InputError(f"The data has no usable rows: {ledger.describe()}.{_hint(ledger)}")
-        if cal_arg is not None and cal_arg > obs:
-            raise InputError(
-                f"The 'calibration_end' parameter must be on or before observation_end "
-                f"({obs.isoformat()}, the last transaction date). "
-                f"Got {cal_arg.isoformat()} instead."
-            )
+        bounds, obs, ledger = account_rows(engine, source, obs_arg, cal_arg)
         frame, stats = engine.summary(
             observation_end=obs, calibration_end=cal_arg, unit_days=unit_days(unit)
         )
@@ -165,6 +145,42 @@ def summarise(
     rejects["row"] = rejects["row"].astype(np.int64)
     tracking = _tracking_table(periods, period_counts, bounds.first_date, obs, unit_days(unit))
     return SummaryResult(summary=summary, rejects=rejects, ledger=ledger, tracking=tracking)
+
+
+def account_rows(
+    engine: SummaryEngine,
+    source: pd.DataFrame | Path,
+    observation_end: _dt.date | None,
+    calibration_end: _dt.date | None,
+) -> tuple[Bounds, _dt.date, RowLedger]:
+    """Bounds, the observation end and the checked row ledger of an engine's input.
+
+    Raises :class:`InputError` when no row is usable or ``calibration_end`` is after the
+    observation end (the last valid date when ``observation_end`` is ``None``).
+    """
+    bounds = engine.bounds()
+    obs = observation_end if observation_end is not None else (bounds.last_date or _dt.date.max)
+    counts = engine.row_counts(obs)
+    by_reason = {str(k): n for k, n in counts.items() if k is not None}
+    ledger = RowLedger(
+        input_rows=bounds.input_rows,
+        used_rows=counts.get(None, 0),
+        rejected_rows=sum(by_reason.values()),
+        by_reason=by_reason,
+    ).check()
+    if isinstance(source, pd.DataFrame) and ledger.input_rows != len(source):
+        raise AssertionError(
+            f"The summary read {ledger.input_rows:,} rows of a {len(source):,}-row DataFrame."
+        )
+    if ledger.used_rows == 0:
+        raise InputError(f"The data has no usable rows: {ledger.describe()}.{_hint(ledger)}")
+    if calibration_end is not None and calibration_end > obs:
+        raise InputError(
+            f"The 'calibration_end' parameter must be on or before observation_end "
+            f"({obs.isoformat()}, the last transaction date). "
+            f"Got {calibration_end.isoformat()} instead."
+        )
+    return bounds, obs, ledger
 
 
 def rfm_summary(

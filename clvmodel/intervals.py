@@ -30,7 +30,7 @@ from numpy.typing import NDArray
 from scipy.linalg import block_diag
 from scipy.special import expit, logit, ndtri
 
-from .clv import _unit_of, discounted_purchase_sum
+from .clv import _purchase_sums, _unit_of
 from .exceptions import InputError
 from .models.base import BaseModel, PurchaseModel, natural
 from .models.gamma_gamma import GammaGammaModel, expected_spend
@@ -188,20 +188,19 @@ def prediction_intervals(
     ) -> dict[str, Array]:
         """Predictions on distinct rows ``sl``; with ``reuse``, only the spend is new."""
         a = tuple(r[sl] for r in rows[:k])
-        if reuse is None:
+        if reuse is not None:
+            out = {n: reuse[n] for n in ("p_alive", "expected_purchases", "_discounted")}
+        elif sp is not None:  # the step sums end with the expected purchases at the horizon
+            dp, last = _purchase_sums(pm, a, horizon=horizon, per_unit_rate=d, step=step)
+            out = {"p_alive": pm._p_alive(a), "expected_purchases": last, "_discounted": dp}
+        else:
             out = {
                 "p_alive": pm._p_alive(a),
                 "expected_purchases": pm._expected_purchases(a, horizon),
             }
-        else:
-            out = {n: reuse[n] for n in ("p_alive", "expected_purchases")}
         if sp is not None:
             spend = expected_spend(sp, a[0], rows[k][sl])
-            if reuse is None:
-                dp = discounted_purchase_sum(pm, a, horizon=horizon, rate=d, step=step)
-            else:
-                dp = reuse["_discounted"]
-            out.update(expected_spend=spend, clv=margin * spend * dp, _discounted=dp)
+            out.update(expected_spend=spend, clv=margin * spend * out["_discounted"])
         return out
 
     q = [(1.0 - level) / 2.0, (1.0 + level) / 2.0]

@@ -17,7 +17,7 @@ from scipy.special import betainc, betaln, expit, gammaln
 from ..likelihoods import mbgnbd_loglik
 from ..special import logconcave_integral
 from .base import Array, NewCustomerPredictions, PurchaseModel, repeat_purchase_rate
-from .bgnbd import probability_of_purchases as bg_probability_of_purchases
+from .bgnbd import conditional_from_alive
 from .covariates import CovariatesMixin
 
 PARAMS = ("r", "alpha", "a", "b")
@@ -139,19 +139,18 @@ def probability_of_purchases(params: Array, t: ArrayLike, n: ArrayLike) -> Array
 
 
 def conditional_probability_of_purchases(
-    params: Array, t: float, n: ArrayLike, x: Array, tx: Array, T: Array
+    params: Array, t: float, n: float, x: Array, tx: Array, T: Array
 ) -> Array:
-    """P(X(T, T+t) = n | x, t_x, T), the distribution of a customer's future purchases.
+    """P(X(T, T+t) = n | x, t_x, T)::
 
-    As for BG/NBD (:func:`clvmodel.models.bgnbd.conditional_probability_of_purchases`): a
-    live customer has survived ``x + 1`` coins (one at time 0), so ``p ~ Beta(a, b+x+1)``,
-    and from ``T`` on tosses one after each purchase only -- the BG/NBD new-customer story.
+        P(alive) P(X(t) = n | alive) + (1 - P(alive)) δ(n = 0)
+
+    Given alive at T, the customer has survived ``x + 1`` coins (Batislam et al. 2007), so
+    the posterior is λ ~ Gamma(r+x, α+T), p ~ Beta(a, b+x+1); the future is BG/NBD's (see
+    :func:`clvmodel.models.bgnbd.future_purchase_probability`).
     """
-    r, alpha, a, b = params
-    alive = p_alive(params, x, tx, T)
-    post = (r + x, alpha + T, np.broadcast_to(a, np.shape(x)), b + x + 1.0)
-    new = bg_probability_of_purchases(post, np.full(np.shape(x), float(t)), n)
-    return alive * new + (1.0 - alive) * (np.asarray(n) == 0)
+    b = params[3]
+    return conditional_from_alive(p_alive(params, x, tx, T), params, b + x + 1.0, t, n, x, T)
 
 
 class ModifiedBetaGeoModel(CovariatesMixin, NewCustomerPredictions, PurchaseModel):
@@ -168,6 +167,7 @@ class ModifiedBetaGeoModel(CovariatesMixin, NewCustomerPredictions, PurchaseMode
     _loglik = staticmethod(mbgnbd_loglik)
     _p_alive_fn = staticmethod(p_alive)
     _expected_purchases_fn = staticmethod(expected_purchases)
+    _alive_factorises = True  # E[X(t)] = P(alive) g(t; x, T), see PurchaseModel
     _expected_new_fn = staticmethod(expected_purchases_new)
     _probability_fn = staticmethod(probability_of_purchases)
     _conditional_probability_fn = staticmethod(conditional_probability_of_purchases)
