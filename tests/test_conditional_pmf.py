@@ -16,6 +16,8 @@ HISTORIES = pd.DataFrame(
     },
     index=pd.Index(list("abcde"), name="customer_id"),
 )
+
+
 def conditional_pmf(model, data: pd.DataFrame, t: float, counts) -> pd.DataFrame:
     """P(X(T, T+t) = n | history), one column per n."""
     return pd.DataFrame({n: model.probability_of_purchases(data, t=t, n=n) for n in counts})
