@@ -23,7 +23,7 @@ from .exceptions import (
 )
 from .io import load_model, save_model
 from .models import BetaGeoModel, GammaGammaModel
-from .results import FitResult
+from .results import FitResult, LRTest, lr_test
 
 #: Exported lazily, so that ``import clvmodel`` (and ``clvmodel fit`` on a summary) does not
 #: load DuckDB or matplotlib.
@@ -62,6 +62,7 @@ __all__ = [
     "GammaGammaModel",
     "HessianWarning",
     "InputError",
+    "LRTest",
     "MissingColumnError",
     "ModelFileError",
     "ModifiedBetaGeoModel",
@@ -75,6 +76,7 @@ __all__ = [
     "datasets",
     "holdout_metrics",
     "load_model",
+    "lr_test",
     "plotting",
     "rfm_summary",
     "save_model",

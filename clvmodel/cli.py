@@ -86,6 +86,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--candidates", default=None, help=f"models auto compares ({CANDIDATES})")
     fit.add_argument("--out", required=True, help="model file to write (JSON)")
     _add_input_options(fit, freq_default="W")
+    _add_covariate_options(fit, fitting=True)
 
     sc = sub.add_parser("score", help="score customers with fitted models")
     sc.add_argument("input", help="transaction log or summary (CSV or Parquet)")
@@ -100,7 +101,22 @@ def build_parser() -> argparse.ArgumentParser:
         "--step", type=float, default=1.0, help="CLV discounting step in the model's unit"
     )
     sc.add_argument("--out", required=True, help="scores file (.csv or .parquet)")
+    sc.add_argument(
+        "--intervals",
+        type=float,
+        default=None,
+        metavar="LEVEL",
+        help="add <name>_lower/<name>_upper columns at this level (e.g. 0.90)",
+    )
+    sc.add_argument(
+        "--interval-method",
+        choices=["delta", "parametric", "bootstrap"],
+        default="delta",
+        help="delta (default, fast), parametric (--draws parameter draws) or bootstrap",
+    )
+    sc.add_argument("--draws", type=int, default=200, help="draws or bootstrap refits")
     _add_input_options(sc, freq_default=None)
+    _add_covariate_options(sc, fitting=False)
 
     run = sub.add_parser(
         "run",
@@ -133,6 +149,32 @@ def build_parser() -> argparse.ArgumentParser:
     _add_output_options(demo)
     _add_currency_option(demo, default="USD")
     return parser
+
+
+def _add_covariate_options(p: argparse.ArgumentParser, *, fitting: bool) -> None:
+    p.add_argument(
+        "--covariates",
+        default=None,
+        metavar="FILE",
+        help="CSV/Parquet with the customer id and numeric covariates, one row per customer"
+        + ("" if fitting else " (for a model fitted with covariates)")
+        + "; default: the columns of the input summary",
+    )
+    if fitting:
+        p.add_argument("--purchase-covariates", default=None, metavar="COL,COL")
+        p.add_argument("--dropout-covariates", default=None, metavar="COL,COL")
+
+
+def _with_covariates(summary, args: argparse.Namespace, columns: Sequence[str], fitting: bool):  # type: ignore[no-untyped-def]
+    """The summary with the covariate columns joined (see :mod:`clvmodel.covariate_files`)."""
+    if not columns:
+        return summary
+    from .covariate_files import attach_covariates, read_covariates
+
+    table = None
+    if args.covariates:
+        table = read_covariates(args.covariates, customer_col=args.customer_col, columns=columns)
+    return attach_covariates(summary, table, columns, fitting=fitting)
 
 
 def _add_output_options(p: argparse.ArgumentParser) -> None:
@@ -214,12 +256,24 @@ def _write_rejects_beside(loaded: object, out: Path, err: TextIO) -> None:
 
 
 def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
+    from .covariate_files import split_columns
     from .inputs import load_input
     from .io import save_model
     from .models import get_model_class
 
     cls = get_model_class("bgnbd" if args.model == "auto" else args.model)
     target = Path(args.out)
+    covs = {
+        "purchase_covariates": split_columns(args.purchase_covariates),
+        "dropout_covariates": split_columns(args.dropout_covariates),
+    }
+    columns = covs["purchase_covariates"] + covs["dropout_covariates"]
+    if columns and (args.model == "auto" or cls.name not in ("bgnbd", "pnbd", "mbgnbd")):
+        raise InputError(
+            f"Covariates are available for --model bgnbd, pnbd and mbgnbd. Got {args.model!r}."
+        )
+    if args.covariates and not columns:
+        raise InputError("--covariates needs --purchase-covariates and/or --dropout-covariates.")
     started = time.perf_counter()
     options = {
         "freq": args.freq,
@@ -231,8 +285,10 @@ def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     }
     # A summary file is read without its ids (the fit needs none); should the data break a
     # rule, it is read again with them so that the error names the customer.
-    loaded = load_input(args.input, only=(*cls.columns, "weights"), **options)
+    only = None if columns else (*cls.columns, "weights")  # covariates join on the ids
+    loaded = load_input(args.input, only=only, **options)
     _write_rejects_beside(loaded, target, err)
+    loaded.summary = _with_covariates(loaded.summary, args, columns, True)
     if args.model == "auto":
         from .compare import compare_models
 
@@ -245,10 +301,11 @@ def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         _say(out, str(model.result_))
         _say(err, f"wrote {target.resolve()} ({time.perf_counter() - started:.2f} s)")
         return ExitStatus.OK
+    make = (lambda: cls(**covs)) if columns else cls  # type: ignore[call-arg]
     try:
-        model = cls().fit(loaded.summary)
+        model = make().fit(loaded.summary)
     except InputError:
-        if loaded.kind != "summary":
+        if loaded.kind != "summary" or columns:
             raise
         cls().fit(load_input(args.input, **options).summary)
         raise
@@ -282,15 +339,38 @@ def _cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         observation_end=args.observation_end,
     )
     _write_rejects_beside(loaded, target, err)
-    scores = score(
-        purchase,
-        loaded.summary,
-        horizon=args.horizon,
-        spend_model=spend,
-        discount_rate=args.discount_rate,
-        margin=args.margin,
-        step=args.step,
-    )
+    design = getattr(purchase, "design", None)
+    summary = _with_covariates(loaded.summary, args, design.columns if design else (), False)
+    options = {
+        "horizon": args.horizon,
+        "spend_model": spend,
+        "discount_rate": args.discount_rate,
+        "margin": args.margin,
+        "step": args.step,
+    }
+    scores = score(purchase, summary, **options)
+    if args.intervals is not None:
+        from .intervals import prediction_intervals
+
+        bounds = prediction_intervals(
+            purchase,
+            summary,
+            level=args.intervals,
+            method=args.interval_method,
+            n_draws=args.draws,
+            **options,
+        )
+        for name in bounds.columns:
+            if name.endswith(("_lower", "_upper")):
+                scores[name] = bounds[name].to_numpy()
+        totals = bounds.attrs["totals"]
+        key = "clv" if "clv" in totals else "expected_purchases"
+        t = totals[key]
+        _say(
+            err,
+            f"total {key} {t['estimate']:,.2f}, {args.intervals:.0%} interval "
+            f"[{t['lower']:,.2f}, {t['upper']:,.2f}] ({args.interval_method})",
+        )
     write_frame(scores, target)
     _say(err, f"wrote {len(scores):,} scores to {target.resolve()}")
     return ExitStatus.OK

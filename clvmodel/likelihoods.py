@@ -11,6 +11,9 @@ Functions of the purchase count alone are evaluated once per distinct count
 
 from __future__ import annotations
 
+from collections.abc import Callable
+from typing import Any
+
 import numpy as np
 from numpy.typing import NDArray
 from scipy.special import betaln, digamma, gammaln, logsumexp
@@ -19,6 +22,19 @@ from .distinct import group_rows
 from .special import count_index, log_hyp2f1_unit
 
 Array = NDArray[np.float64]
+
+
+def _unpack(params: Array) -> list[Array]:
+    """The parameters as floats, or as per-row arrays where they vary by customer."""
+    return [v if np.ndim(v) == 0 else np.asarray(v, dtype=np.float64) for v in params]
+
+
+def _by_count(f: Callable[..., Array], xi: NDArray[np.intp], grid: Array, *params: Any) -> Array:
+    """``f(*params, x)`` per row: once per distinct count when the parameters are scalars
+    (gathered with ``xi``), per row when one of them varies by customer (covariates)."""
+    if all(np.ndim(p) == 0 for p in params):
+        return f(*params, grid)[xi]
+    return f(*params, grid[xi])
 
 
 def bgnbd_loglik(
@@ -48,46 +64,49 @@ def bgnbd_loglik(
     gradient : bool
         Also return ``d log L / d(r, alpha, a, b)``, shape ``(4, n)``.
     """
-    r, alpha, a, b = (float(v) for v in params)
+    r, alpha, a, b = _unpack(params)
     xi, grid = count_index(frequency)
     rx = r + grid[xi]
 
-    # Terms depending on x only, one evaluation per distinct count, gathered once.
-    a12_grid = (
-        gammaln(r + grid)
-        - gammaln(r)
-        + gammaln(b + grid)
-        - gammaln(a + b + grid)
-        + gammaln(a + b)
-        - gammaln(b)
-        + r * np.log(alpha)
+    # Terms depending on x only, one evaluation per distinct count, gathered once (per row
+    # where a, b vary by customer).
+    a1 = _by_count(lambda r, g: gammaln(r + g) - gammaln(r), xi, grid, r)
+    a2 = _by_count(
+        lambda a, b, g: gammaln(b + g) - gammaln(a + b + g) + gammaln(a + b) - gammaln(b),
+        xi,
+        grid,
+        a,
+        b,
     )
-    with np.errstate(divide="ignore", invalid="ignore"):
-        log_odds_grid = np.log(a) - np.log(b + grid - 1.0)
-    log_odds_grid[0] = -np.inf  # no "dropped out after the last purchase" term when x == 0
+
+    def death_odds(a: Array, b: Array, g: Array) -> Array:
+        # No "dropped out after the last purchase" term when x == 0.
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(g > 0, np.log(a) - np.log(b + g - 1.0), -np.inf)
 
     log_aT = np.log(alpha + T)
     log_gap = log_aT - np.log(alpha + recency)  # log((α+T)/(α+t_x)) >= 0
     # A4 - A3: log-odds that the customer dropped out after the last purchase; -inf if x == 0.
-    d = log_odds_grid[xi] + rx * log_gap
+    d = _by_count(death_odds, xi, grid, a, b) + rx * log_gap
     e = np.exp(-np.abs(d))
     # logaddexp(A3, A4) = A3 + log(1 + exp(d)), computed without overflow.
-    ll = a12_grid[xi] - rx * log_aT + np.maximum(d, 0.0) + np.log1p(e)
+    ll = a1 + a2 + r * np.log(alpha) - rx * log_aT + np.maximum(d, 0.0) + np.log1p(e)
     if not gradient:
         return ll
 
     w4 = np.where(d > 0, 1.0, e) / (1.0 + e)  # weight of the A4 term, sigmoid(d); 0 if x == 0
-    d_rx_grid = digamma(r + grid) - digamma(r) + np.log(alpha)
-    d_abx_grid = digamma(a + b) - digamma(a + b + grid)
-    d_bx_grid = d_abx_grid + digamma(b + grid) - digamma(b)
-    with np.errstate(divide="ignore"):
-        inv_bx1_grid = 1.0 / (b + grid - 1.0)
-    inv_bx1_grid[0] = 0.0
+    d_rx = _by_count(lambda r, g: digamma(r + g) - digamma(r), xi, grid, r)
+    d_abx = _by_count(lambda a, b, g: digamma(a + b) - digamma(a + b + g), xi, grid, a, b)
+    d_bx = d_abx + _by_count(lambda b, g: digamma(b + g) - digamma(b), xi, grid, b)
 
-    d_r = d_rx_grid[xi] - log_aT + w4 * log_gap
+    def inv_bx1(b: Array, g: Array) -> Array:
+        with np.errstate(divide="ignore"):
+            return np.where(g > 0, 1.0 / (b + g - 1.0), 0.0)
+
+    d_r = d_rx + np.log(alpha) - log_aT + w4 * log_gap
     d_alpha = r / alpha - rx * ((1.0 - w4) / (alpha + T) + w4 / (alpha + recency))
-    d_a = d_abx_grid[xi] + w4 / a
-    d_b = d_bx_grid[xi] - w4 * inv_bx1_grid[xi]
+    d_a = d_abx + w4 / a
+    d_b = d_bx - w4 * _by_count(inv_bx1, xi, grid, b)
     return ll, np.stack([d_r, d_alpha, d_a, d_b])
 
 
@@ -154,29 +173,41 @@ def _pnbd_log_f(params: Array, x: Array, t: Array, *, gradient: bool) -> tuple[A
     whose terms are positive and bounded (:func:`clvmodel.special.log_hyp2f1_unit`);
     ``log(1 - z)`` is passed on exactly as ``log(min+t) - log(max+t)``.
     """
-    r, alpha, s, beta = (float(v) for v in params)
+    r, alpha, s, beta = _unpack(params)
     rsx = r + s + x
     log_at, log_bt = np.log(alpha + t), np.log(beta + t)
     head = -(r + x) * log_at - s * log_bt - np.log(rsx)
-    if alpha >= beta:
-        b, z, log1mz = r + x, (alpha - beta) / (alpha + t), log_bt - log_at
-    else:
-        b, z, log1mz = s + 1.0 + 0.0 * x, (beta - alpha) / (beta + t), log_at - log_bt
-        head = head + log1mz
+    # The branch is chosen per row where alpha or beta vary by customer (covariates); with
+    # scalar parameters only the one branch is computed.
+    ab = np.asarray(alpha >= beta)
+
+    def pick(if_ab: Callable[[], Any], if_not: Callable[[], Any]) -> Any:
+        if ab.all():
+            return if_ab()
+        if not ab.any():
+            return if_not()
+        return np.where(ab, if_ab(), if_not())
+
+    b = pick(lambda: r + x, lambda: s + 1.0 + 0.0 * x)
+    z = pick(lambda: (alpha - beta) / (alpha + t), lambda: (beta - alpha) / (beta + t))
+    log1mz = pick(lambda: log_bt - log_at, lambda: log_at - log_bt)
+    head = pick(lambda: head, lambda: head + log1mz)
     out = log_hyp2f1_unit(b, rsx + 1.0, z, log1mz=log1mz, gradient=gradient)
     if not gradient:
         return head + out, None  # type: ignore[operator]
     h, (gb, gc, gz) = out  # type: ignore[misc]
     d_r = -log_at - 1.0 / rsx + gc
     d_s = -log_bt - 1.0 / rsx + gc
-    if alpha >= beta:
-        d_r = d_r + gb
-        d_alpha = -(r + x) / (alpha + t) + gz * (beta + t) / (alpha + t) ** 2
-        d_beta = -s / (beta + t) - gz / (alpha + t)
-    else:
-        d_s = d_s + gb
-        d_alpha = (1.0 - r - x) / (alpha + t) - gz / (beta + t)
-        d_beta = -(s + 1.0) / (beta + t) + gz * (alpha + t) / (beta + t) ** 2
+    d_r = pick(lambda: d_r + gb, lambda: d_r)
+    d_s = pick(lambda: d_s, lambda: d_s + gb)
+    d_alpha = pick(
+        lambda: -(r + x) / (alpha + t) + gz * (beta + t) / (alpha + t) ** 2,
+        lambda: (1.0 - r - x) / (alpha + t) - gz / (beta + t),
+    )
+    d_beta = pick(
+        lambda: -s / (beta + t) - gz / (alpha + t),
+        lambda: -(s + 1.0) / (beta + t) + gz * (alpha + t) / (beta + t) ** 2,
+    )
     return head + h, np.stack([d_r, d_alpha, d_s, d_beta])
 
 
@@ -211,19 +242,28 @@ def pnbd_loglik(
     gradient : bool
         Also return ``d log L / d(r, alpha, s, beta)``, shape ``(4, n)``.
     """
-    r, alpha, s, beta = (float(v) for v in params)
+    r, alpha, s, beta = _unpack(params)
     x = np.asarray(frequency, dtype=np.float64)
     tx = np.asarray(recency, dtype=np.float64)
     T = np.asarray(T, dtype=np.float64)
     n = len(x)
-    # F is needed at (x, t_x) and (x, T): evaluate once per distinct pair (found by hashing).
+    # F is needed at (x, t_x) and (x, T): evaluate once per distinct pair (found by hashing),
+    # or once per row and time where alpha or beta vary by customer.
     px, pt = np.concatenate([x, x]), np.concatenate([tx, T])
-    grouped = group_rows((px, pt))
-    if grouped is None:  # more distinct pairs than a 64-bit key holds: every row its own
-        inverse, first = np.arange(len(px)), np.arange(len(px))
-    else:
+    grouped = None
+    if all(np.ndim(v) == 0 for v in (r, alpha, s, beta)):
+        grouped = group_rows((px, pt))
+    if grouped is not None:
         inverse, first = grouped
-    log_f_u, grad_f_u = _pnbd_log_f(params, px[first], pt[first], gradient=gradient)
+        f_params = [r, alpha, s, beta]
+        sx, st = px[first], pt[first]
+    else:  # per-customer parameters, or more distinct pairs than a 64-bit key holds
+        inverse = np.arange(2 * n)
+        f_params = [
+            v if np.ndim(v) == 0 else np.tile(np.broadcast_to(v, n), 2) for v in (r, alpha, s, beta)
+        ]
+        sx, st = px, pt
+    log_f_u, grad_f_u = _pnbd_log_f(f_params, sx, st, gradient=gradient)
     log_fx, log_fT = log_f_u[inverse[:n]], log_f_u[inverse[n:]]
 
     xi, grid = count_index(x)
@@ -235,7 +275,8 @@ def pnbd_loglik(
     with np.errstate(divide="ignore"):
         alive_part = log_a_T + np.log1p(-rho)
     log_bracket = np.logaddexp(alive_part, log_s + log_fx)
-    head = (gammaln(r + grid) - gammaln(r))[xi] + r * np.log(alpha) + s * np.log(beta)
+    head = _by_count(lambda r, g: gammaln(r + g) - gammaln(r), xi, grid, r)
+    head = head + r * np.log(alpha) + s * np.log(beta)
     ll = head + log_bracket
     if not gradient:
         return ll
@@ -244,15 +285,16 @@ def pnbd_loglik(
     w_a = np.exp(log_a_T - log_bracket)  # P(alive)
     w_T = rho * w_a
     w_x = np.exp(log_s + log_fx - log_bracket)
-    d_log_s = np.array([0.0, 0.0, 1.0 / s, 0.0])[:, None]
+    zero = np.zeros(n)
+    d_log_s = np.stack([zero, zero, zero + 1.0 / s, zero])
     d_log_a_T = np.stack([-log_aT_alpha, -(r + x) / (alpha + T), -log_aT_beta, -s / (beta + T)])
     d_bracket = w_a * d_log_a_T - w_T * (d_log_s + g_fT) + w_x * (d_log_s + g_fx)
     d_head = np.stack(
         [
-            (digamma(r + grid) - digamma(r))[xi] + np.log(alpha),
-            np.full(n, r / alpha),
-            np.full(n, np.log(beta)),
-            np.full(n, s / beta),
+            _by_count(lambda r, g: digamma(r + g) - digamma(r), xi, grid, r) + np.log(alpha),
+            np.broadcast_to(r / alpha, n),
+            np.broadcast_to(np.log(beta), n),
+            np.broadcast_to(s / beta, n),
         ]
     )
     return ll, d_head + d_bracket
@@ -284,27 +326,37 @@ def mbgnbd_loglik(
     gradient : bool
         Also return ``d log L / d(r, alpha, a, b)``, shape ``(4, n)``.
     """
-    r, alpha, a, b = (float(v) for v in params)
+    r, alpha, a, b = _unpack(params)
     xi, grid = count_index(frequency)
     x = grid[xi]
     rx = r + x
-    g_rx = gammaln(r + grid) - gammaln(r)
-    g_b = gammaln(b + grid + 1.0) - gammaln(a + b + grid + 1.0) + gammaln(a + b) - gammaln(b)
+    g_rx = _by_count(lambda r, g: gammaln(r + g) - gammaln(r), xi, grid, r)
+    g_b = _by_count(
+        lambda a, b, g: (
+            gammaln(b + g + 1.0) - gammaln(a + b + g + 1.0) + gammaln(a + b) - gammaln(b)
+        ),
+        xi,
+        grid,
+        a,
+        b,
+    )
     log_aT = np.log(alpha + T)
     log_atx = np.log(alpha + recency)
     a3 = -rx * log_aT
-    a4 = (np.log(a) - np.log(b + grid))[xi] - rx * log_atx
+    a4 = _by_count(lambda a, b, g: np.log(a) - np.log(b + g), xi, grid, a, b) - rx * log_atx
     tail = np.logaddexp(a3, a4)
-    ll = g_rx[xi] + r * np.log(alpha) + g_b[xi] + tail
+    ll = g_rx + r * np.log(alpha) + g_b + tail
     if not gradient:
         return ll
     w4 = np.exp(a4 - tail)
     w3 = 1.0 - w4
-    d_abx = (digamma(a + b) - digamma(a + b + grid + 1.0))[xi]
-    d_r = (digamma(r + grid) - digamma(r))[xi] + np.log(alpha) - w3 * log_aT - w4 * log_atx
+    d_abx = _by_count(lambda a, b, g: digamma(a + b) - digamma(a + b + g + 1.0), xi, grid, a, b)
+    d_rx = _by_count(lambda r, g: digamma(r + g) - digamma(r), xi, grid, r)
+    d_bx = _by_count(lambda b, g: digamma(b + g + 1.0) - digamma(b), xi, grid, b)
+    d_r = d_rx + np.log(alpha) - w3 * log_aT - w4 * log_atx
     d_alpha = r / alpha - rx * (w3 / (alpha + T) + w4 / (alpha + recency))
     d_a = d_abx + w4 / a
-    d_b = d_abx + (digamma(b + grid + 1.0) - digamma(b))[xi] - w4 / (b + x)
+    d_b = d_abx + d_bx - w4 / (b + x)
     return ll, np.stack([d_r, d_alpha, d_a, d_b])
 
 

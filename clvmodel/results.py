@@ -8,7 +8,7 @@ from typing import Any
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
-from scipy.special import ndtri
+from scipy.special import ndtr, ndtri
 
 
 @dataclass(frozen=True)
@@ -40,6 +40,12 @@ class FitResult:
         Unit of the data the model was fitted in.
     notes : tuple of str
         Anything the fit wants a reader to know (rows left out, boundary estimates).
+    penalized_log_likelihood : float or None
+        With a ridge penalty, the objective maximised (``log_likelihood`` stays the
+        unpenalised one, from which AIC and BIC are computed).
+    log_scale : tuple of bool
+        Which parameters are positive and were fitted in logs (empty: all); the others are
+        covariate coefficients, for which ``summary`` gives z and p values.
     """
 
     model: str
@@ -53,6 +59,36 @@ class FitResult:
     n_iter: int = 0
     time_unit: str | None = None
     notes: tuple[str, ...] = field(default_factory=tuple)
+    penalized_log_likelihood: float | None = None
+    log_scale: tuple[bool, ...] = ()
+
+    @property
+    def is_log_scale(self) -> NDArray[np.bool_]:
+        """``log_scale`` as an array, all True when not given."""
+        if not self.log_scale:
+            return np.ones(len(self.param_names), dtype=bool)
+        return np.array(self.log_scale, dtype=bool)
+
+    def fitted_scale(self) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        """Estimates and covariance on the scale of the fit (logs of positive parameters),
+        where the estimates are closest to normal; draws for intervals are made there."""
+        mask = self.is_log_scale
+        with np.errstate(divide="ignore", invalid="ignore"):
+            x = np.where(mask, np.log(np.where(mask, self.params, 1.0)), self.params)
+        jac = np.where(mask, self.params, 1.0)
+        return x, self.covariance / np.outer(jac, jac)
+
+    @property
+    def z_values(self) -> NDArray[np.float64]:
+        """Wald z of each coefficient (``estimate / se``); NaN for positive parameters,
+        for which a test of 0 is not meaningful."""
+        with np.errstate(divide="ignore", invalid="ignore"):
+            return np.where(self.is_log_scale, np.nan, self.params / self.standard_errors)
+
+    @property
+    def p_values(self) -> NDArray[np.float64]:
+        """Two-sided p-values of the z values."""
+        return 2.0 * ndtr(-np.abs(self.z_values))
 
     @property
     def n_params(self) -> int:
@@ -91,18 +127,21 @@ class FitResult:
         """
         ci = self.conf_int(level)
         pct = f"{level:.0%}"
+        has_coef = not self.is_log_scale.all()
         table = pd.DataFrame(
             {
                 "estimate": self.params,
                 "std_error": self.standard_errors,
                 f"lower {pct}": ci["lower"].to_numpy(),
                 f"upper {pct}": ci["upper"].to_numpy(),
+                **({"z": self.z_values, "p_value": self.p_values} if has_coef else {}),
             },
             index=pd.Index(self.param_names, name="param"),
         )
         table.attrs.update(
             model=self.model,
             log_likelihood=self.log_likelihood,
+            penalized_log_likelihood=self.penalized_log_likelihood,
             aic=self.aic,
             bic=self.bic,
             n_obs=self.n_obs,
@@ -116,6 +155,11 @@ class FitResult:
             f"{self.model} fitted on {self.n_obs:,} customers"
             + (f" (time unit {self.time_unit})" if self.time_unit else "")
             + f"\nlog-likelihood {self.log_likelihood:.4f}"
+            + (
+                f" (penalised {self.penalized_log_likelihood:.4f})"
+                if self.penalized_log_likelihood is not None
+                else ""
+            )
             + f"   AIC {self.aic:.2f}   BIC {self.bic:.2f}"
             + ("" if self.converged else f"\nNOT CONVERGED: {self.message}")
         )
@@ -139,6 +183,11 @@ class FitResult:
             },
             "covariance": self.covariance.tolist(),
             "log_likelihood": self.log_likelihood,
+            **(
+                {"penalized_log_likelihood": self.penalized_log_likelihood}
+                if self.penalized_log_likelihood is not None
+                else {}
+            ),
             "aic": self.aic,
             "bic": self.bic,
             "n_customers": self.n_obs,
@@ -155,6 +204,7 @@ class FitResult:
         param_names: tuple[str, ...],
         payload: dict[str, Any],
         time_unit: str | None,
+        log_scale: NDArray[np.bool_] | None = None,
     ) -> FitResult:
         """Rebuild from :meth:`to_dict` output (JSON nulls become NaN)."""
         params = np.array([payload["params"][n] for n in param_names], dtype=np.float64)
@@ -165,6 +215,7 @@ class FitResult:
             else np.full((len(param_names),) * 2, np.nan)
         )
         ll = payload.get("log_likelihood")
+        pll = payload.get("penalized_log_likelihood")
         return cls(
             model=model,
             param_names=param_names,
@@ -177,4 +228,62 @@ class FitResult:
             n_iter=int(payload.get("n_iter", 0)),
             time_unit=time_unit,
             notes=tuple(payload.get("notes", ())),
+            penalized_log_likelihood=None if pll is None else float(pll),
+            log_scale=() if log_scale is None else tuple(bool(v) for v in log_scale),
         )
+
+
+@dataclass(frozen=True)
+class LRTest:
+    """Result of :func:`lr_test`: ``statistic = 2 (LL_full - LL_restricted)``, its degrees of
+    freedom and its chi-square p-value."""
+
+    statistic: float
+    df: int
+    p_value: float
+    restricted_log_likelihood: float
+    full_log_likelihood: float
+
+    def __str__(self) -> str:
+        return f"LR = {self.statistic:.4f} on {self.df} df, p = {self.p_value:.4g}"
+
+
+def lr_test(restricted: Any, full: Any) -> LRTest:
+    """Likelihood-ratio test of a restricted fit against the full fit it is nested in.
+
+    Wilks (1938): under the restriction, ``2 (LL_full - LL_restricted)`` is asymptotically
+    chi-square with as many degrees of freedom as the restriction removes free parameters
+    (a covariate dropped or fixed, two coefficients constrained equal). The fits must be of
+    the same model on the same customers, unpenalised; that the restricted model is nested
+    in the full one is the caller's statement.
+
+    Parameters
+    ----------
+    restricted, full : fitted model or FitResult
+
+    Returns
+    -------
+    LRTest
+    """
+    from scipy.stats import chi2
+
+    from .exceptions import InputError
+
+    r = getattr(restricted, "result_", restricted)
+    f = getattr(full, "result_", full)
+    if r.model != f.model:
+        raise InputError(f"lr_test needs fits of one model. Got {r.model!r} and {f.model!r}.")
+    if r.n_obs != f.n_obs:
+        raise InputError(
+            f"lr_test needs fits on the same customers. Got {r.n_obs:,} and {f.n_obs:,}."
+        )
+    if r.penalized_log_likelihood is not None or f.penalized_log_likelihood is not None:
+        raise InputError("lr_test needs unpenalised fits: a ridge penalty changes the null law.")
+    df = f.n_params - r.n_params
+    if df < 1:
+        raise InputError(
+            f"The full fit must have more free parameters than the restricted one. Got "
+            f"{f.n_params} and {r.n_params}."
+        )
+    stat = max(2.0 * (f.log_likelihood - r.log_likelihood), 0.0)
+    return LRTest(stat, df, float(chi2.sf(stat, df)), r.log_likelihood, f.log_likelihood)

@@ -265,6 +265,51 @@ def mbgnbd_summary(
     )
 
 
+def covariate_summary(
+    model: str,
+    n_customers: int,
+    *,
+    params: dict[str, float],
+    covariates: pd.DataFrame,
+    purchase: dict[str, float] | None = None,
+    dropout: dict[str, float] | None = None,
+    T: ArrayLike,
+    seed: Seed = None,
+) -> pd.DataFrame:
+    """Simulate RFM summaries of customers with time-invariant covariates.
+
+    Each customer's parameters follow :func:`clvmodel.covariates.customer_parameters`
+    (``α_i = α exp(-γ_purchᵀ z_i)`` and the model's dropout link), and their history the
+    model's story (:func:`bgnbd_summary`, :func:`pnbd_summary`, :func:`mbgnbd_summary`).
+
+    Parameters
+    ----------
+    model : {"bgnbd", "pnbd", "mbgnbd"}
+        Which story.
+    params : dict
+        Base parameters by name (those of a customer whose covariates are all 0).
+    covariates : DataFrame
+        ``n_customers`` rows of numeric covariates, copied into the result.
+    purchase, dropout : dict
+        Coefficient by covariate column, for each process.
+
+    Returns
+    -------
+    DataFrame
+        The model's summary columns and latent variables, plus the covariate columns.
+    """
+    from .covariates import customer_parameters
+
+    if len(covariates) != n_customers:
+        raise ValueError(f"covariates has {len(covariates)} rows for {n_customers} customers")
+    samplers = {"bgnbd": bgnbd_summary, "pnbd": pnbd_summary, "mbgnbd": mbgnbd_summary}
+    row = customer_parameters(model, params, covariates, purchase=purchase, dropout=dropout)
+    frame = samplers[model](n_customers, **row, T=T, seed=seed)  # type: ignore[arg-type]
+    for c in covariates.columns:
+        frame[c] = covariates[c].to_numpy()
+    return frame
+
+
 def bgbb_histories(
     n_customers: int,
     *,

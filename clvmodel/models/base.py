@@ -171,6 +171,11 @@ def _hessian(grad: Callable[[Array], Array], theta: Array, h: float = 1e-5) -> A
     return 0.5 * (hess + hess.T)
 
 
+def natural(x: Array, log_scale: Array) -> Array:
+    """Parameters from the fitted scale: ``exp`` of the log-scale entries, others as they are."""
+    return np.where(log_scale, np.exp(np.where(log_scale, x, 0.0)), x)
+
+
 #: A Wald interval needs the log-likelihood to fall by about 1/2 one standard error away from
 #: the estimate; where it falls by less than this along the flattest direction, the
 #: likelihood is a ridge there and the curvature measures nothing.
@@ -206,35 +211,49 @@ def _on_ridge(
 
 
 def _objectives(
-    loglik: LogLik, data: Sequence[Array], weights: Array, analytic_gradient: bool
+    loglik: LogLik,
+    data: Sequence[Array],
+    weights: Array,
+    analytic_gradient: bool,
+    log_scale: Array | None = None,
+    l2: Array | None = None,
 ) -> tuple[
     Callable[[Array], float],
     Callable[[Array], tuple[float, Array]],
     Callable[[Array], tuple[float, Array]],
 ]:
-    """Weighted mean log-likelihood over log-parameters: value, value and gradient, and the
-    optimiser's objective (negated, with non-finite values turned into a large penalty)."""
+    """Weighted mean log-likelihood over the fitted scale (log-parameters, and unbounded
+    entries where ``log_scale`` is False), minus ``Σ l2_j θ_j²`` (lifetimes' penalizer, on
+    the natural scale): value, value and gradient, and the optimiser's objective (negated,
+    with non-finite values turned into a large penalty)."""
     total_w = float(np.sum(weights))
     # Rows are evaluated in chunks so that the likelihood's temporaries stay bounded.
     chunks = [slice(i, i + CHUNK_ROWS) for i in range(0, len(weights), CHUNK_ROWS)] or [slice(0, 0)]
 
     def mean_ll(log_theta: Array) -> float:
-        theta = np.exp(log_theta)
+        mask = np.ones(len(log_theta), bool) if log_scale is None else log_scale
+        theta = natural(log_theta, mask)
         with np.errstate(all="ignore"):
             total = sum(float(weights[c] @ loglik(theta, *(d[c] for d in data))) for c in chunks)
-            return total / total_w
+            pen = 0.0 if l2 is None else float(l2 @ theta**2)
+            return total / total_w - pen
 
     def mean_ll_grad(log_theta: Array) -> tuple[float, Array]:
         if not analytic_gradient:
             return mean_ll(log_theta), _numeric_gradient(mean_ll, log_theta)
-        theta = np.exp(log_theta)
+        mask = np.ones(len(log_theta), bool) if log_scale is None else log_scale
+        theta = natural(log_theta, mask)
+        jac = np.where(mask, theta, 1.0)
         value, grad_sum = 0.0, np.zeros(len(theta))
         with np.errstate(all="ignore"):
             for c in chunks:
                 ll, grad = loglik(theta, *(d[c] for d in data), gradient=True)
                 value += float(weights[c] @ ll)
                 grad_sum += grad @ weights[c]
-            return value / total_w, grad_sum * theta / total_w
+            value, grad = value / total_w, grad_sum / total_w
+            if l2 is not None:
+                value, grad = value - float(l2 @ theta**2), grad - 2.0 * l2 * theta
+            return value, grad * jac
 
     def objective(log_theta: Array) -> tuple[float, Array]:
         value, grad = mean_ll_grad(log_theta)
@@ -257,6 +276,8 @@ def maximize_likelihood(
     time_unit: str | None = None,
     max_iter: int = 2000,
     notes: Sequence[str] = (),
+    log_scale: Array | None = None,
+    l2: Array | None = None,
 ) -> FitResult:
     """Maximise ``sum(weights * loglik(params, *data))`` over positive parameters.
 
@@ -277,6 +298,13 @@ def maximize_likelihood(
         Whether ``loglik`` supports ``gradient=True``; otherwise central differences.
     max_iter : int
         Optimiser iteration limit.
+    log_scale : bool array, optional
+        Which parameters are positive and optimised in logs (default: all); the others
+        (covariate coefficients) are unbounded and optimised as they are.
+    l2 : array, optional
+        Ridge penalty per parameter: the fit maximises the mean log-likelihood minus
+        ``Σ l2_j θ_j²`` (lifetimes' ``penalizer_coef`` when every entry is that value).
+        The unpenalised log-likelihood is reported, the penalised one beside it.
 
     Raises
     ------
@@ -287,15 +315,19 @@ def maximize_likelihood(
     if total_w <= 0:
         raise InputError("The data has no rows with positive weight: there is nothing to fit.")
 
-    mean_ll, mean_ll_grad, objective = _objectives(loglik, data, weights, analytic_gradient)
-    start = np.clip(np.log(np.asarray(x0, dtype=np.float64)), -LOG_BOUND + 1, LOG_BOUND - 1)
+    mask = np.ones(len(param_names), bool) if log_scale is None else np.asarray(log_scale, bool)
+    fun_args = (analytic_gradient, mask, None if l2 is None or not np.any(l2) else l2)
+    mean_ll, mean_ll_grad, objective = _objectives(loglik, data, weights, *fun_args)
+    x0 = np.asarray(x0, dtype=np.float64)
+    start = np.where(mask, np.log(np.where(mask, x0, 1.0)), x0)
+    start = np.clip(start, -LOG_BOUND + 1, LOG_BOUND - 1)
     n_rows = len(weights)
     warm_inv_h = None
     if n_rows > WARM_START_ROWS:
         # Warm start: the optimum of a fixed random subsample is close to the full one, and
         # its evaluations cost a fraction of the full data's.
         rows = np.random.default_rng(0).choice(n_rows, WARM_START_ROWS // 2, replace=False)
-        sub = _objectives(loglik, tuple(d[rows] for d in data), weights[rows], analytic_gradient)
+        sub = _objectives(loglik, tuple(d[rows] for d in data), weights[rows], *fun_args)
         warm = _bfgs(sub[2], start, max_iter=max_iter)
         if warm.success:  # both objectives are means: the curvature carries over too
             start, warm_inv_h = warm.x, warm.inv_hessian
@@ -323,8 +355,10 @@ def maximize_likelihood(
     for _ in range(3):
         if not np.all(np.isfinite(hess)) or np.max(np.abs(grad)) < 1e-12:
             break
+        live = np.any(hess != 0, axis=1)  # an unused coefficient (covariate all 0) has none
+        step = np.zeros_like(grad)
         try:
-            step = np.linalg.solve(hess, grad)
+            step[live] = np.linalg.solve(hess[np.ix_(live, live)], grad[live])
         except np.linalg.LinAlgError:
             break
         candidate = np.clip(log_theta - step, -LOG_BOUND, LOG_BOUND)
@@ -355,9 +389,9 @@ def maximize_likelihood(
             message,
         )
 
-    theta = np.exp(log_theta)
+    theta = natural(log_theta, mask)
     notes = list(notes)
-    extreme = np.abs(log_theta) > EXTREME_LOG
+    extreme = (np.abs(log_theta) > EXTREME_LOG) & mask
     if extreme.any():
         names = ", ".join(
             f"{n}={v:.4g}" for n, v, b in zip(param_names, theta, extreme, strict=True) if b
@@ -372,20 +406,37 @@ def maximize_likelihood(
         warnings.warn(f"{model}: {note}. Optimiser: {message}", BoundaryWarning, stacklevel=3)
 
     total_hess = hess * total_w
+    live = np.any(total_hess != 0, axis=1)
+    cov_log = np.full(total_hess.shape, np.nan)
     try:
-        cov_log = np.linalg.inv(-total_hess)
-        ok = np.all(np.isfinite(cov_log)) and np.all(np.diag(cov_log) > 0)
+        cov_log[np.ix_(live, live)] = np.linalg.inv(-total_hess[np.ix_(live, live)])
+        ok = np.all(np.isfinite(cov_log[np.ix_(live, live)])) and np.all(np.diag(cov_log)[live] > 0)
     except np.linalg.LinAlgError:
         ok = False
     problem = "the Hessian at the estimates is not negative definite"
-    if ok and _on_ridge(mean_ll, log_theta, value, total_hess, total_w):
+
+    def live_ll(sub: Array) -> float:  # the likelihood along the identified coordinates
+        full = log_theta.copy()
+        full[live] = sub
+        return mean_ll(full)
+
+    if ok and _on_ridge(live_ll, log_theta[live], value, total_hess[np.ix_(live, live)], total_w):
         ok = False
         problem = (
             "the log-likelihood is nearly flat along a ridge through the estimates (only a "
             "combination of the parameters is identified)"
         )
     if ok:
-        covariance = cov_log * np.outer(theta, theta)
+        jac = np.where(mask, theta, 1.0)
+        covariance = cov_log * np.outer(jac, jac)
+        if not live.all():
+            unused = [n for n, keep in zip(param_names, live, strict=True) if not keep]
+            warnings.warn(
+                f"{model}: {unused} do not change the likelihood (their covariates are 0 "
+                f"for every customer): not identified, no standard errors.",
+                HessianWarning,
+                stacklevel=3,
+            )
     else:
         covariance = np.full((len(theta), len(theta)), np.nan)
         warnings.warn(
@@ -398,12 +449,15 @@ def maximize_likelihood(
     elif not converged:
         warnings.warn(f"{model}: {message}", ConvergenceWarning, stacklevel=3)
 
+    penalty = 0.0 if fun_args[2] is None else float(fun_args[2] @ theta**2) * total_w
     return FitResult(
         model=model,
         param_names=param_names,
         params=theta,
         covariance=covariance,
-        log_likelihood=value * total_w,
+        log_likelihood=value * total_w + penalty,
+        penalized_log_likelihood=value * total_w if penalty else None,
+        log_scale=tuple(bool(v) for v in mask),
         n_obs=round(total_w),
         converged=converged,
         message=message,
@@ -467,6 +521,9 @@ class BaseModel:
         Optimiser iteration limit.
     collapse : bool
         Merge identical data rows into weights before fitting (same estimates, faster).
+    penalizer_coef : float
+        Ridge penalty on the (natural-scale) parameters, as lifetimes' ``penalizer_coef``:
+        the fit maximises the mean log-likelihood minus ``penalizer_coef * Σ θ²``.
     """
 
     name: ClassVar[str] = ""
@@ -485,10 +542,25 @@ class BaseModel:
         initial_params: dict[str, float] | None = None,
         max_iter: int = 2000,
         collapse: bool = True,
+        penalizer_coef: float = 0.0,
     ) -> None:
         self.initial_params = initial_params
         self.max_iter = max_iter
         self.collapse = collapse
+        self.penalizer_coef = penalizer_coef
+
+    def _fit_problem(self) -> tuple[LogLik, tuple[str, ...], Array, Array]:
+        """The likelihood, parameter names, which are log-scale, and the ridge per parameter.
+
+        A model with covariates extends this (coefficients are not log-scale).
+        """
+        k = len(self.param_names)
+        return (
+            type(self)._loglik,
+            self.param_names,
+            np.ones(k, bool),
+            np.full(k, self.penalizer_coef),
+        )
 
     # ----------------------------------------------------------------- fitting
     def _fit_arrays(
@@ -541,23 +613,27 @@ class BaseModel:
         if self.collapse and len(w) > 1:
             arrays, w = collapse_rows(arrays, w)
         x0 = self._initial(arrays, w)
+        loglik, names, log_scale, l2 = self._fit_problem()
         self.result_ = maximize_likelihood(
-            type(self)._loglik,
+            loglik,
             arrays,
             w,
             x0,
             model=self.name,
-            param_names=self.param_names,
+            param_names=names,
             analytic_gradient=self._analytic_gradient,
             time_unit=unit,
             max_iter=self.max_iter,
             notes=notes,
+            log_scale=log_scale,
+            l2=l2,
         )
         self.time_unit_ = unit
         return self
 
     def _initial(self, arrays: tuple[Array, ...], weights: Array) -> Array:
-        x0 = self._default_initial(arrays, weights)
+        x0 = self._default_initial(arrays[: len(type(self).columns)], weights)
+        x0 = np.r_[x0, np.zeros(len(self.param_names) - len(x0))]  # coefficients start at 0
         if self.initial_params:
             unknown = set(self.initial_params) - set(self.param_names)
             if unknown:
@@ -568,7 +644,8 @@ class BaseModel:
             for i, n in enumerate(self.param_names):
                 if n in self.initial_params:
                     x0[i] = float(self.initial_params[n])
-        if np.any(~np.isfinite(x0)) or np.any(x0 <= 0):
+        positive = self._fit_problem()[2]
+        if np.any(~np.isfinite(x0)) or np.any(x0[positive] <= 0):
             raise InputError(f"Initial parameters must be positive. Got {x0.tolist()} instead.")
         return x0
 
@@ -662,7 +739,8 @@ class BaseModel:
     def loglik(self, data: pd.DataFrame) -> pd.Series:
         """Per-customer log-likelihood at the fitted parameters."""
         arrays, labels = self._arrays(data)
-        ll = type(self)._loglik(self._params(), *arrays)
+        self._check_fitted()
+        ll = self._fit_problem()[0](self.result_.params, *arrays)
         return pd.Series(ll, index=labels, name="log_likelihood")
 
     def __repr__(self) -> str:
@@ -688,6 +766,7 @@ class BaseModel:
             "model": self.name,
             "kind": self.kind,
             "time_unit": self.time_unit_,
+            **self._settings(),
             **self.result_.to_dict(),
             "clvmodel_version": __version__,
         }
@@ -702,16 +781,27 @@ class BaseModel:
                 f"version {SCHEMA_VERSION}."
             )
         params = payload.get("params")
-        if not isinstance(params, dict) or set(params) != set(cls.param_names):
+        model = cls._from_settings(payload)
+        if not isinstance(params, dict) or set(params) != set(model.param_names):
             raise ModelFileError(
-                f"a {cls.name} model file must have params {list(cls.param_names)}. "
+                f"a {cls.name} model file must have params {list(model.param_names)}. "
                 f"Got {params!r} instead."
             )
-        model = cls()
         unit = payload.get("time_unit")
         model.time_unit_ = check_unit(unit, "time_unit") if unit is not None else None
-        model.result_ = FitResult.from_dict(cls.name, cls.param_names, payload, model.time_unit_)
+        model.result_ = FitResult.from_dict(
+            cls.name, model.param_names, payload, model.time_unit_, model._fit_problem()[2]
+        )
         return model
+
+    def _settings(self) -> dict[str, Any]:
+        """Model-file entries beyond the fit results (a model with covariates adds them)."""
+        return {"penalizer_coef": self.penalizer_coef} if self.penalizer_coef else {}
+
+    @classmethod
+    def _from_settings(cls, payload: dict[str, Any]) -> Self:
+        """An unfitted model with the settings of a model file."""
+        return cls(penalizer_coef=float(payload.get("penalizer_coef", 0.0)))
 
     @classmethod
     def from_params(cls, params: dict[str, float], *, time_unit: str | None = None) -> Self:
@@ -757,8 +847,14 @@ class PurchaseModel(BaseModel):
     #: Multi-horizon predictions then evaluate ``g`` once per distinct ``(x, T)``.
     _alive_factorises: ClassVar[bool] = False
 
+    def _inputs(self, arrays: tuple[Array, ...]) -> tuple[Any, tuple[Array, ...]]:
+        """Parameters and data arrays for the prediction functions (per customer with
+        covariates, see :mod:`clvmodel.models.covariates`)."""
+        return self._params(), arrays
+
     def _expected_purchases(self, arrays: tuple[Array, ...], t: float) -> Array:
-        return type(self)._expected_purchases_fn(self._params(), t, *arrays)
+        params, data = self._inputs(arrays)
+        return type(self)._expected_purchases_fn(params, t, *data)
 
     def _horizon_sums(
         self, arrays: tuple[Array, ...], times: Sequence[float], factors: Sequence[float]
@@ -810,7 +906,8 @@ class PurchaseModel(BaseModel):
         return total, previous
 
     def _p_alive(self, arrays: tuple[Array, ...]) -> Array:
-        return type(self)._p_alive_fn(self._params(), *arrays)
+        params, data = self._inputs(arrays)
+        return type(self)._p_alive_fn(params, *data)
 
     def p_alive(self, data: CustomerData = None, **values: float) -> pd.Series | float:
         """P(alive) of each customer at the end of their observation period.
@@ -847,8 +944,10 @@ class NewCustomerPredictions:
 
     _expected_new_fn: ClassVar[Callable[..., Array]]
     _probability_fn: ClassVar[Callable[..., Array]]
+    _conditional_probability_fn: ClassVar[Callable[..., Array]]
     _params: Callable[[], Array]
     _customer_arrays: Callable[..., tuple[tuple[Array, ...], pd.Index, bool]]
+    _inputs: Callable[..., tuple[Any, tuple[Array, ...]]]
 
     def expected_purchases_new_customer(self, t: ArrayLike) -> Array:
         """Expected repeat purchases in ``(0, t]`` of a customer acquired at 0."""
@@ -863,7 +962,7 @@ class NewCustomerPredictions:
         With ``data`` (a summary, a dict, or one customer's columns as keywords): of each
         customer given their history, ``P(X(T, T+t) = n | x, t_x, T)`` (a Series by
         customer id, or a float for one customer), for models that declare the conditional
-        distribution (BG/NBD, MBG/NBD).
+        distribution (BG/NBD, MBG/NBD, Pareto/NBD).
         """
         if data is None and not values:
             return type(self)._probability_fn(self._params(), t, n)
@@ -879,7 +978,8 @@ class NewCustomerPredictions:
                 f"Got t={t!r}, n={n!r} instead."
             )
         arrays, labels, one = self._customer_arrays(data, values)
-        p = conditional(self._params(), float(t), float(int(n)), *arrays)
+        params, arrays = self._inputs(arrays)
+        p = conditional(params, float(t), float(int(n)), *arrays)
         return _labelled(p, labels, "probability_of_purchases", one)
 
 

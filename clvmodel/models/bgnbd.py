@@ -13,6 +13,7 @@ from scipy.special import betainc, betaln, expit, gammaln, hyp2f1
 
 from ..likelihoods import bgnbd_loglik
 from .base import Array, NewCustomerPredictions, PurchaseModel, repeat_purchase_rate
+from .covariates import CovariatesMixin
 
 PARAMS = ("r", "alpha", "a", "b")
 
@@ -128,7 +129,7 @@ def conditional_from_alive(
 ) -> Array:
     """``P(alive) P(X(t) = n | alive) + (1 - P(alive)) δ(n = 0)``, the posterior of a live
     customer being λ ~ Gamma(r+x, α+T) and p ~ Beta(a, ``b_post``)."""
-    r, alpha, a, _ = (float(v) for v in params)
+    r, alpha, a, _ = params  # alpha and a may vary by customer (covariates)
     future = future_purchase_probability(r + x, alpha + T, a, b_post, float(t), float(n))
     return alive * future + (1.0 - alive) * (n == 0)
 
@@ -144,11 +145,11 @@ def conditional_probability_of_purchases(
     A live customer's posterior is λ ~ Gamma(r+x, α+T), p ~ Beta(a, b+x) (see
     :func:`future_purchase_probability`).
     """
-    b = float(params[3])
+    b = params[3]
     return conditional_from_alive(p_alive(params, x, tx, T), params, b + x, t, n, x, T)
 
 
-class BetaGeoModel(NewCustomerPredictions, PurchaseModel):
+class BetaGeoModel(CovariatesMixin, NewCustomerPredictions, PurchaseModel):
     """BG/NBD purchase model (Fader, Hardie & Lee 2005), fitted by maximum likelihood.
 
     Parameters ``r, alpha`` (gamma heterogeneity of the purchase rate; ``alpha`` in the

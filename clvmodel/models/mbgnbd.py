@@ -18,6 +18,7 @@ from ..likelihoods import mbgnbd_loglik
 from ..special import logconcave_integral
 from .base import Array, NewCustomerPredictions, PurchaseModel, repeat_purchase_rate
 from .bgnbd import conditional_from_alive
+from .covariates import CovariatesMixin
 
 PARAMS = ("r", "alpha", "a", "b")
 
@@ -27,13 +28,13 @@ def p_alive(params: Array, x: Array, tx: Array, T: Array) -> Array:
 
     1 / (1 + a/(b+x) ((α+T)/(α+t_x))^(r+x))
     """
-    r, alpha, a, b = (float(v) for v in params)
+    r, alpha, a, b = params
     log_odds = np.log(a) - np.log(b + x) + (r + x) * (np.log(alpha + T) - np.log(alpha + tx))
     return expit(-log_odds)
 
 
 def _mean_purchases_until_death(
-    a: float, b_post: Array, m: Array, kappa: Array
+    a: float | Array, b_post: Array, m: Array, kappa: Array
 ) -> NDArray[np.float64]:
     """``E_p[(1 - (1 + κ p)^-m) / p]`` for ``p ~ Beta(a, b_post)``.
 
@@ -45,21 +46,22 @@ def _mean_purchases_until_death(
     (1-z)^m]`` with ``z = κ/(1+κ)``, but stays finite for ``a`` near 1, ``z`` near 1 and ``m``
     in the thousands, where that 2F1 overflows. The integrand is log-concave in ``log p``.
     """
-    b_post, m, kappa = np.broadcast_arrays(
+    a_, b_post, m, kappa = np.broadcast_arrays(
+        np.asarray(a, dtype=np.float64),
         np.asarray(b_post, dtype=np.float64),
         np.asarray(m, dtype=np.float64),
         np.asarray(kappa, dtype=np.float64),
     )
     shape = b_post.shape
-    bb, mm, kk = b_post.ravel(), m.ravel(), kappa.ravel()
+    aa, bb, mm, kk = a_.ravel(), b_post.ravel(), m.ravel(), kappa.ravel()
     out = np.zeros(bb.shape)
     pos = kk > 0
     if not pos.any():
         return out.reshape(shape)
-    bb, mm, kk = bb[pos], mm[pos], kk[pos]
+    aa, bb, mm, kk = aa[pos], bb[pos], mm[pos], kk[pos]
 
     def logf(u: NDArray[np.float64], rows: NDArray[np.intp]) -> tuple[Array, Array, None]:
-        bp, mp, kp = bb[rows], mm[rows], kk[rows]
+        ap, bp, mp, kp = aa[rows], bb[rows], mm[rows], kk[rows]
         log_y = np.log(kp) + u  # log κp, kept in logs: e^u underflows far left
         y = np.exp(log_y)
         grow = mp * np.log1p(y)  # -log (1+κp)^-m
@@ -67,17 +69,17 @@ def _mean_purchases_until_death(
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
             log_q = np.log(-np.expm1(u))  # log(1 - p)
             log_g = np.where(tiny, np.log(mp) + log_y, np.log(-np.expm1(-grow))) - u
-            value = a * u + (bp - 1.0) * log_q + log_g
+            value = ap * u + (bp - 1.0) * log_q + log_g
             d_q = -(bp - 1.0) / np.expm1(-u)  # d/du (b-1) log(1 - e^u)
             d_g = np.where(tiny, 1.0, mp * y / (1.0 + y) / np.expm1(grow))
-            slope = a - 1.0 + d_q + d_g
+            slope = ap - 1.0 + d_q + d_g
         value = np.where(u < 0, value, -np.inf)
         slope = np.where(u < 0, slope, -np.inf)
         return value, slope, None
 
-    guess = np.log(a) - np.log(a + bb)
+    guess = np.log(aa) - np.log(aa + bb)
     log_int, _ = logconcave_integral(logf, -np.inf, 0.0, guess, points=-np.log(kk)[None])
-    out[pos] = np.exp(log_int - betaln(a, bb))
+    out[pos] = np.exp(log_int - betaln(aa, bb))
     return out.reshape(shape)
 
 
@@ -89,7 +91,7 @@ def expected_purchases(params: Array, t: ArrayLike, x: Array, tx: Array, T: Arra
     computed as ``P(alive) E_p[(1 - (1 + p t/(α+T))^-(r+x)) / p]`` with the posterior
     ``p ~ Beta(a, b+x+1)`` of a live customer (see :func:`_mean_purchases_until_death`).
     """
-    r, alpha, a, b = (float(v) for v in params)
+    r, alpha, a, b = params
     t = float(t) if np.ndim(t) == 0 else np.asarray(t, dtype=np.float64)
     mean = _mean_purchases_until_death(a, b + x + 1.0, r + x, t / (alpha + T))
     return mean * p_alive(params, x, tx, T)
@@ -147,11 +149,11 @@ def conditional_probability_of_purchases(
     the posterior is λ ~ Gamma(r+x, α+T), p ~ Beta(a, b+x+1); the future is BG/NBD's (see
     :func:`clvmodel.models.bgnbd.future_purchase_probability`).
     """
-    b = float(params[3])
+    b = params[3]
     return conditional_from_alive(p_alive(params, x, tx, T), params, b + x + 1.0, t, n, x, T)
 
 
-class ModifiedBetaGeoModel(NewCustomerPredictions, PurchaseModel):
+class ModifiedBetaGeoModel(CovariatesMixin, NewCustomerPredictions, PurchaseModel):
     """MBG/NBD purchase model (Batislam, Denizel & Filiztekin 2007), maximum likelihood.
 
     Parameters ``r, alpha`` (gamma heterogeneity of the purchase rate; ``alpha`` in the data's

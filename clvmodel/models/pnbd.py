@@ -19,13 +19,17 @@ from ..likelihoods import pnbd_loglik
 from ..special import logconcave_integral
 from ..units import check_unit, units_per_year
 from .base import Array, NewCustomerPredictions, PurchaseModel
+from .covariates import CovariatesMixin
 
 PARAMS = ("r", "alpha", "s", "beta")
 
 
 def _log_alive_terms(params: Array, x: Array, tx: Array, T: Array) -> tuple[Array, Array]:
-    """``log A_T`` and ``log`` of the likelihood bracket (see :func:`pnbd_loglik`)."""
-    r, alpha, s, beta = (float(v) for v in params)
+    """``log A_T`` and ``log`` of the likelihood bracket (see :func:`pnbd_loglik`).
+
+    ``alpha`` and ``beta`` may be per-customer arrays (covariates), as in every prediction.
+    """
+    r, alpha, s, beta = params
     log_a_T = -(r + x) * np.log(alpha + T) - s * np.log(beta + T)
     head = gammaln(r + x) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
     return log_a_T, pnbd_loglik(params, x, tx, T) - head  # type: ignore[operator]
@@ -53,7 +57,7 @@ def expected_purchases(params: Array, t: ArrayLike, x: Array, tx: Array, T: Arra
 
     The bracket over ``s-1`` is evaluated with ``exprel``, so ``s`` near 1 is exact.
     """
-    r, alpha, s, beta = (float(v) for v in params)
+    r, alpha, s, beta = params
     rate = (r + x) / (alpha + T)
     return rate * _residual_lifetime(s, beta + T, t) * p_alive(params, x, tx, T)
 
@@ -79,10 +83,14 @@ def probability_of_purchases(params: Array, t: ArrayLike, n: ArrayLike) -> Array
           + Γ(r+n) α^r s β^s / (Γ(r) n!) ∫_0^t y^n (α+y)^-(r+n) (β+y)^-(s+1) dy
 
     The integrand is log-concave in ``log y``; the integral is done by
-    :func:`clvmodel.special.logconcave_integral`. ``t`` and ``n`` broadcast.
+    :func:`clvmodel.special.logconcave_integral`. ``t``, ``n`` and the parameters broadcast
+    (parameters may vary by customer, as in :func:`conditional_probability_of_purchases`).
     """
-    r, alpha, s, beta = (float(v) for v in params)
-    t_, n_ = np.broadcast_arrays(np.asarray(t, dtype=np.float64), np.asarray(n, dtype=np.float64))
+    t_, n_, *ps = np.broadcast_arrays(
+        np.asarray(t, dtype=np.float64),
+        np.asarray(n, dtype=np.float64),
+        *(np.asarray(v, dtype=np.float64) for v in params),
+    )
     shape = t_.shape
     tt, nn = t_.ravel(), n_.ravel()
     out = np.zeros(tt.shape)
@@ -90,6 +98,7 @@ def probability_of_purchases(params: Array, t: ArrayLike, n: ArrayLike) -> Array
     out[~pos] = (nn[~pos] == 0).astype(np.float64)
     if pos.any():
         tp, npos = tt[pos], nn[pos]
+        r, alpha, s, beta = (v.ravel()[pos] for v in ps)
         coef = gammaln(r + npos) - gammaln(r) - gammaln(npos + 1.0)
         log_nb = (
             coef
@@ -100,20 +109,41 @@ def probability_of_purchases(params: Array, t: ArrayLike, n: ArrayLike) -> Array
         la, lb = np.log(alpha), np.log(beta)
 
         def logf(u: NDArray[np.float64], rows: NDArray[np.intp]) -> tuple[Array, Array, None]:
-            k = npos[rows]
-            value = (k + 1.0) * u - (r + k) * np.logaddexp(la, u) - (s + 1.0) * np.logaddexp(lb, u)
+            k, rr, ss, ra, rb = npos[rows], r[rows], s[rows], la[rows], lb[rows]
+            value = (
+                (k + 1.0) * u - (rr + k) * np.logaddexp(ra, u) - (ss + 1.0) * np.logaddexp(rb, u)
+            )
             slope = (
-                (k + 1.0) - (r + k) / (1.0 + np.exp(la - u)) - (s + 1.0) / (1.0 + np.exp(lb - u))
+                (k + 1.0) - (rr + k) / (1.0 + np.exp(ra - u)) - (ss + 1.0) / (1.0 + np.exp(rb - u))
             )
             return value, slope, None
 
         with np.errstate(over="ignore"):
             log_int, _ = logconcave_integral(
-                logf, -np.inf, np.log(tp), np.log(tp), points=np.array([la, lb])
+                logf, -np.inf, np.log(tp), np.log(tp), points=np.stack([la, lb])
             )
         dead = coef + r * la + np.log(s) + s * lb + log_int
         out[pos] = np.exp(np.logaddexp(alive, dead))
     return out.reshape(shape)
+
+
+def conditional_probability_of_purchases(
+    params: Array, t: float, n: ArrayLike, x: Array, tx: Array, T: Array
+) -> Array:
+    """P(X(T, T+t) = n | x, t_x, T), the distribution of a customer's future purchases.
+
+    Fader, Hardie & Shang (2006), "Deriving the Conditional PMF of the Pareto/NBD Model"
+    (brucehardie.com note 028, eq. 16), in the form its derivation starts from: a customer
+    dead at ``T`` (probability ``1 - P(alive)``) makes none; a live one has the posterior
+    ``λ ~ Gamma(r+x, α+T)``, ``μ ~ Gamma(s, β+T)`` and, both processes being memoryless,
+    buys like a customer just acquired with those parameters
+    (:func:`probability_of_purchases`). ``n`` broadcasts against the customers.
+    """
+    r, alpha, s, beta = params
+    alive = p_alive(params, x, tx, T)
+    post = (r + x, alpha + T, np.broadcast_to(s, np.shape(x)), beta + T)
+    new = probability_of_purchases(post, np.full(np.shape(x), float(t)), n)
+    return alive * new + (1.0 - alive) * (np.asarray(n) == 0)
 
 
 def _log_discounted_lifetime(s: float, z: Array) -> Array:
@@ -146,7 +176,7 @@ def dert(params: Array, delta: float, x: Array, tx: Array, T: Array) -> Array:
     confluent hypergeometric function of the second kind, evaluated through its integral
     representation (see :func:`_log_discounted_lifetime`).
     """
-    r, alpha, s, beta = (float(v) for v in params)
+    r, alpha, s, beta = params
     if not delta > 0:
         raise InputError(f"The discount rate delta must be > 0. Got {delta!r} instead.")
     base = beta + T
@@ -154,7 +184,7 @@ def dert(params: Array, delta: float, x: Array, tx: Array, T: Array) -> Array:
     return p_alive(params, x, tx, T) * (r + x) / (alpha + T) * life.reshape(np.shape(base))
 
 
-class ParetoNBDModel(NewCustomerPredictions, PurchaseModel):
+class ParetoNBDModel(CovariatesMixin, NewCustomerPredictions, PurchaseModel):
     """Pareto/NBD purchase model (Schmittlein, Morrison & Colombo 1987), maximum likelihood.
 
     Parameters ``r, alpha`` (gamma heterogeneity of the purchase rate) and ``s, beta`` (gamma
@@ -179,6 +209,7 @@ class ParetoNBDModel(NewCustomerPredictions, PurchaseModel):
     _alive_factorises = True  # E[X(t)] = P(alive) g(t; x, T), see PurchaseModel
     _expected_new_fn = staticmethod(expected_purchases_new)
     _probability_fn = staticmethod(probability_of_purchases)
+    _conditional_probability_fn = staticmethod(conditional_probability_of_purchases)
 
     def _default_initial(self, arrays: tuple[Array, ...], weights: Array) -> Array:
         # Kept to the last bit: on a likelihood ridge (customers who never drop out) the
@@ -211,7 +242,8 @@ class ParetoNBDModel(NewCustomerPredictions, PurchaseModel):
         """
         delta = continuous_rate(discount_rate, self._unit(data))
         arrays, labels = self._arrays(data)
-        return pd.Series(dert(self._params(), delta, *arrays), index=labels, name="dert")
+        params, arrays = self._inputs(arrays)
+        return pd.Series(dert(params, delta, *arrays), index=labels, name="dert")
 
     def _unit(self, data: pd.DataFrame) -> str:
         self._check_fitted()
