@@ -8,7 +8,6 @@ import shutil
 import subprocess
 import sys
 import sysconfig
-import warnings
 from pathlib import Path
 
 import numpy as np
@@ -19,7 +18,6 @@ import clvmodel
 from clvmodel import BetaGeoModel, GammaGammaModel, InputError
 from clvmodel.datasets import load_cdnow, load_cdnow_summary, load_donations
 from clvmodel.models.mbgnbd import ModifiedBetaGeoModel
-from clvmodel.models.pnbd import ParetoNBDModel
 
 ROOT = Path(__file__).resolve().parents[1]
 
