@@ -12,7 +12,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Protocol, Self
 
 import numpy as np
 import pandas as pd
@@ -209,19 +209,38 @@ def _on_ridge(
     return False
 
 
+class SummedLogLik(Protocol):
+    """The weighted log-likelihood summed somewhere else (e.g. across Spark partitions).
+
+    ``f(theta, gradient)`` returns ``Σ w ll`` over all rows and, with ``gradient``, also
+    ``Σ w ∂ll/∂θ`` (natural-scale parameters, shape ``(k,)``); ``total_weight`` is ``Σ w``.
+    """
+
+    total_weight: float
+
+    def __call__(self, theta: Array, gradient: bool) -> tuple[float, Array | None]: ...
+
+
 def _objectives(
-    loglik: LogLik, data: Sequence[Array], weights: Array, analytic_gradient: bool
+    loglik: LogLik,
+    data: Sequence[Array],
+    weights: Array,
+    analytic_gradient: bool,
+    summed: SummedLogLik | None = None,
 ) -> tuple[
     Callable[[Array], float],
     Callable[[Array], tuple[float, Array]],
     Callable[[Array], tuple[float, Array]],
 ]:
     """Weighted mean log-likelihood over log-parameters: value, value and gradient, and the
-    optimiser's objective (negated, with non-finite values turned into a large penalty)."""
-    total_w = float(np.sum(weights))
+    optimiser's objective (negated, with non-finite values turned into a large penalty).
+    With ``summed``, the sums come from it instead of ``data`` and ``weights``."""
+    total_w = float(np.sum(weights)) if summed is None else float(summed.total_weight)
 
     def mean_ll(log_theta: Array) -> float:
         with np.errstate(all="ignore"):
+            if summed is not None:
+                return summed(np.exp(log_theta), False)[0] / total_w
             ll = loglik(np.exp(log_theta), *data)
             return float(weights @ ll) / total_w
 
@@ -230,6 +249,10 @@ def _objectives(
             return mean_ll(log_theta), _numeric_gradient(mean_ll, log_theta)
         theta = np.exp(log_theta)
         with np.errstate(all="ignore"):
+            if summed is not None:
+                value, g = summed(theta, True)
+                assert g is not None
+                return value / total_w, g * theta / total_w
             ll, grad = loglik(theta, *data, gradient=True)
             return float(weights @ ll) / total_w, (grad @ weights) * theta / total_w
 
@@ -254,6 +277,7 @@ def maximize_likelihood(
     time_unit: str | None = None,
     max_iter: int = 2000,
     notes: Sequence[str] = (),
+    summed: SummedLogLik | None = None,
 ) -> FitResult:
     """Maximise ``sum(weights * loglik(params, *data))`` over positive parameters.
 
@@ -274,24 +298,28 @@ def maximize_likelihood(
         Whether ``loglik`` supports ``gradient=True``; otherwise central differences.
     max_iter : int
         Optimiser iteration limit.
+    summed : SummedLogLik, optional
+        The log-likelihood summed over all rows elsewhere (rows too many for this process);
+        ``data`` and ``weights`` are then a sample of the rows, used only for the warm start.
 
     Raises
     ------
     FitError
         When the optimiser fails away from an optimum; the optimiser's message is kept.
     """
-    total_w = float(np.sum(weights))
+    total_w = float(np.sum(weights)) if summed is None else float(summed.total_weight)
     if total_w <= 0:
         raise InputError("The data has no rows with positive weight: there is nothing to fit.")
 
-    mean_ll, mean_ll_grad, objective = _objectives(loglik, data, weights, analytic_gradient)
+    mean_ll, mean_ll_grad, objective = _objectives(loglik, data, weights, analytic_gradient, summed)
     start = np.clip(np.log(np.asarray(x0, dtype=np.float64)), -LOG_BOUND + 1, LOG_BOUND - 1)
     n_rows = len(weights)
     warm_inv_h = None
-    if n_rows > WARM_START_ROWS:
+    if n_rows > WARM_START_ROWS or (summed is not None and n_rows > 1):
         # Warm start: the optimum of a fixed random subsample is close to the full one, and
         # its evaluations cost a fraction of the full data's.
-        rows = np.random.default_rng(0).choice(n_rows, WARM_START_ROWS // 2, replace=False)
+        size = min(WARM_START_ROWS // 2, n_rows)
+        rows = np.random.default_rng(0).choice(n_rows, size, replace=False)
         sub = _objectives(loglik, tuple(d[rows] for d in data), weights[rows], analytic_gradient)
         warm = _bfgs(sub[2], start, max_iter=max_iter)
         if warm.success:  # both objectives are means: the curvature carries over too
@@ -471,7 +499,9 @@ class BaseModel:
         ----------
         data : DataFrame
             One row per customer with the model's columns (see ``columns``), for example the
-            output of :func:`clvmodel.rfm_summary`.
+            output of :func:`clvmodel.rfm_summary`; or a Spark DataFrame (the summary of
+            :func:`clvmodel.spark.summarise`, or distinct rows with ``weights`` naming their
+            counts), collapsed in Spark, see :func:`clvmodel.engines.spark.fit.fit_spark`.
         weights : str or array-like, optional
             A column name or one weight per row: how many customers the row stands for.
         time_unit : str, optional
@@ -482,6 +512,10 @@ class BaseModel:
         -------
         self
         """
+        if not isinstance(data, pd.DataFrame) and type(data).__module__.startswith("pyspark"):
+            from ..engines.spark.fit import fit_spark  # a Spark summary: collapsed in Spark
+
+            return fit_spark(self, data, weights=weights, time_unit=time_unit)
         unit = time_unit if time_unit is not None else data.attrs.get("time_unit")
         unit = check_unit(unit, "time_unit") if unit is not None else None
         w = resolve_weights(data, weights)
