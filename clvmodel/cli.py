@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import TextIO
 
 from . import __version__
-from .exceptions import CLVModelError, FitError, InputError, ModelFileError
+from .exceptions import (
+    CLVModelError,
+    EngineUnavailableError,
+    FitError,
+    InputError,
+    ModelFileError,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DEMO_DATA = REPO_ROOT / "data" / "cdnow_transactions.csv.gz"
@@ -126,6 +132,18 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--horizon", type=float, default=None, help="CLV horizon (default 1 year)")
     p.add_argument("--discount-rate", type=float, default=0.0, help="annual discount rate")
     p.add_argument("--margin", type=float, default=1.0, help="profit margin on spend")
+    p.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        default="duckdb",
+        help="where the summary and scoring run: duckdb (this machine, default) or spark "
+        "(INPUT: a file, folder or glob Spark reads; needs pip install 'clvmodel[spark]')",
+    )
+    p.add_argument(
+        "--spark-master",
+        default="local[*]",
+        help="Spark master when no session is active (default local[*]; spark-submit sets it)",
+    )
 
 
 def _quiet(_: str) -> None:
@@ -257,7 +275,14 @@ def _run(args: argparse.Namespace, source: str, out_dir: str, err: TextIO) -> in
     from .progress import _is_terminal
 
     chatty = _is_terminal(err)  # step-by-step lines on a terminal, quiet in batch logs
-    run_pipeline(source, out_dir, config, log=(lambda m: _say(err, m)) if chatty else _quiet)
+    log = (lambda m: _say(err, m)) if chatty else _quiet
+    if getattr(args, "engine", "duckdb") == "spark":
+        from .engines.spark.run import run_spark
+        from .engines.spark.session import SparkOptions
+
+        run_spark(source, out_dir, config, SparkOptions(master=args.spark_master), log=log)
+    else:
+        run_pipeline(source, out_dir, config, log=log)
     _say(err, f"run written to {out_dir}")
     return ExitStatus.OK
 
@@ -377,6 +402,9 @@ def main(
         with warnings.catch_warnings():
             warnings.showwarning = show
             return int(COMMANDS[args.command](args, out, err))
+    except EngineUnavailableError as exc:
+        _say(err, f"clvmodel {args.command}: {exc}")
+        return ExitStatus.USAGE
     except FitError as exc:
         _say(err, f"clvmodel {args.command}: fit failed: {exc}")
         return ExitStatus.FIT_ERROR

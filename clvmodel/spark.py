@@ -69,6 +69,8 @@ class SparkSummaryResult:
         Repeat purchase occasions per period (see :func:`clvmodel.data.tracking_counts`).
     attrs : dict
         The scalars of :func:`clvmodel.data.rfm_summary`'s ``attrs``.
+    n_customers : int
+        Rows of ``summary``.
     """
 
     summary: DataFrame
@@ -76,6 +78,7 @@ class SparkSummaryResult:
     ledger: RowLedger
     tracking: pd.DataFrame
     attrs: dict[str, Any]
+    n_customers: int
 
 
 def summarise(
@@ -136,9 +139,10 @@ def summarise(
             first_date=bounds.first_date,
             unit_days=days,
         )
+        n_customers = stats["customers"] - stats["excluded_customers"]
         check_summary(
             len(rejects),
-            stats["customers"] - stats["excluded_customers"],
+            n_customers,
             ledger,
             stats,
             bounds,
@@ -148,7 +152,7 @@ def summarise(
         summary = _with_attrs(frame, attrs).persist()
         summary.count()  # materialised before the engine releases its tables
     tracking = _tracking_table(periods, period_counts, bounds.first_date, obs, days)
-    return SparkSummaryResult(summary, rejects, ledger, tracking, attrs)
+    return SparkSummaryResult(summary, rejects, ledger, tracking, attrs, n_customers)
 
 
 def rfm_summary(data: DataFrame | str, **kwargs: Any) -> DataFrame:

@@ -281,3 +281,77 @@ def test_no_pyspark_gives_one_line_saying_how_to_install(tmp_path: Path) -> None
     assert done.stdout.strip() == (
         "The Spark engine needs pyspark, which is not installed: pip install 'clvmodel[spark]'."
     )
+
+
+# -- the command line ---------------------------------------------------------------------
+
+
+def _cli(*argv: object) -> tuple[int, str]:
+    import io
+
+    from clvmodel.cli import main
+
+    err = io.StringIO()
+    code = main([str(a) for a in argv], stdout=io.StringIO(), stderr=err)
+    return code, err.getvalue()
+
+
+def test_run_on_spark_gives_the_local_parameters_and_scores(
+    spark, cdnow_path: str, tmp_path: Path
+) -> None:
+    import json
+
+    from clvmodel.pipeline import RunConfig, run_pipeline
+
+    options = ["--calibration-end", CALIBRATION_END, "--horizon", "52", "--discount-rate", "0.1"]
+    code, err = _cli("run", cdnow_path, "--out", tmp_path / "spark", "--engine", "spark", *options)
+    assert code == 0, err
+    config = RunConfig(calibration_end=CALIBRATION_END, horizon=52.0, discount_rate=0.1)
+    run_pipeline(cdnow_path, tmp_path / "local", config, report=False)
+    for key in ("bgnbd", "gamma-gamma"):
+        got = json.loads((tmp_path / "spark" / "models" / f"{key}.json").read_text())
+        want = json.loads((tmp_path / "local" / "models" / f"{key}.json").read_text())
+        for name, value in want["params"].items():
+            assert got["params"][name] == pytest.approx(value, rel=1e-8, abs=0)
+        assert got["n_customers"] == want["n_customers"]
+    scores = _sorted(pd.read_parquet(tmp_path / "spark" / "scores.parquet"))
+    local = pd.read_csv(tmp_path / "local" / "scores.csv", dtype={"customer_id": str})
+    assert scores["customer_id"].tolist() == local["customer_id"].tolist()
+    for column in ("p_alive", "expected_purchases", "expected_spend", "clv"):
+        np.testing.assert_allclose(scores[column], local[column], rtol=1e-10, atol=0)
+    run = json.loads((tmp_path / "spark" / "run.json").read_text())
+    assert run["engine"] == "spark" and run["ledger"]["input_rows"] == 69_659
+    assert [s["name"] for s in run["stages"]][:2] == ["spark session", "summary"]
+    metrics = json.loads((tmp_path / "spark" / "metrics.json").read_text())["holdout"]
+    local_metrics = json.loads((tmp_path / "local" / "metrics.json").read_text())["holdout"]
+    for name, value in local_metrics.items():
+        assert metrics[name] == pytest.approx(value, rel=1e-9), name
+
+
+def test_bad_input_on_spark_gets_the_local_message_and_exit_code(spark, tmp_path: Path) -> None:
+    missing = tmp_path / "missing.csv"
+    missing.write_text("customer_id,day,amount\na,2020-01-01,1\n")
+    dates = tmp_path / "dates.csv"
+    dates.write_text("customer_id,date,amount\na,01/01/1997,1\nb,02/01/1997,2\n")
+    for path in (missing, dates):
+        local = _cli("run", path, "--out", tmp_path / "local")
+        remote = _cli("run", path, "--out", tmp_path / "spark", "--engine", "spark")
+        assert remote == local
+        assert local[0] == 3 and local[1].count("\n") == 1
+    assert (
+        "missing the column 'date'" in local[1]
+        or "'date'" in _cli("run", missing, "--out", tmp_path / "x", "--engine", "spark")[1]
+    )
+
+
+def test_run_without_java_exits_2_with_one_line(tmp_path: Path, cdnow_path: str) -> None:
+    code = (
+        "import sys\n"
+        "from clvmodel.cli import main\n"
+        f"sys.exit(main(['run', {cdnow_path!r}, '--out', 'out', '--engine', 'spark']))\n"
+    )
+    nowhere = str(tmp_path / "nowhere")
+    done = _without(tmp_path, code, JAVA_HOME=nowhere, PATH=nowhere)
+    assert done.returncode == 2
+    assert done.stderr.startswith("clvmodel run: The Spark engine needs Java")
+    assert done.stderr.count("\n") == 1, done.stderr

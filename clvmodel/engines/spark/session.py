@@ -8,10 +8,12 @@ line saying how to install it rather than a Py4J stack trace.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import sys
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -138,3 +140,23 @@ def get_session(options: SparkOptions | None = None) -> SparkSession:
         raise EngineUnavailableError(f"Spark did not start ({first}); {INSTALL_JAVA}.") from exc
     session.sparkContext.setLogLevel("ERROR")
     return session
+
+
+@contextlib.contextmanager
+def clvmodel_errors() -> Iterator[None]:
+    """Turn a clvmodel error raised inside a Spark task (it reaches the driver as a
+    ``PythonException`` carrying the worker's traceback) back into that error, one line."""
+    from pyspark.errors import PythonException
+
+    from ... import exceptions
+
+    try:
+        yield
+    except PythonException as exc:
+        text = str(exc)
+        for name in ("InputError", "FitError", "MissingColumnError"):
+            marker = f"clvmodel.exceptions.{name}: "
+            if marker in text:
+                message = text.split(marker, 1)[1].strip().splitlines()[0]
+                raise getattr(exceptions, name)(message) from exc
+        raise
