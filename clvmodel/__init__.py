@@ -31,17 +31,23 @@ _LAZY = {
     "rfm_summary": "data",
     "summarise": "data",
     "customer_lifetime_value": "clv",
-    "score": "clv",
+    "score": "notebook",
     "holdout_metrics": "evaluation",
     "compare_models": "compare",
 }
 
 
-def __getattr__(name: str) -> object:
-    if name in _LAZY:
-        import importlib
+#: Submodules reachable as attributes (``clvmodel.plotting.plot_tracking(...)``), also lazily.
+_SUBMODULES = ("datasets", "plotting", "segments", "report")
 
+
+def __getattr__(name: str) -> object:
+    import importlib
+
+    if name in _LAZY:
         return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+    if name in _SUBMODULES:
+        return importlib.import_module(f".{name}", __name__)
     raise AttributeError(f"module 'clvmodel' has no attribute {name!r}")
 
 
@@ -66,10 +72,13 @@ __all__ = [
     "__version__",
     "compare_models",
     "customer_lifetime_value",
+    "datasets",
     "holdout_metrics",
     "load_model",
+    "plotting",
     "rfm_summary",
     "save_model",
     "score",
+    "segments",
     "summarise",
 ]

@@ -26,8 +26,8 @@ from .exceptions import (
     ModelFileError,
 )
 
-REPO_ROOT = Path(__file__).resolve().parents[1]
-DEMO_DATA = REPO_ROOT / "data" / "cdnow_transactions.csv.gz"
+#: The bundled CDNOW log (package data, so the demo runs from a wheel install too).
+DEMO_DATA = Path(__file__).resolve().parent / "datasets" / "cdnow_transactions.csv.gz"
 DEMO_OUT = Path("reports") / "demo"
 DEMO_CALIBRATION_END = "1997-09-30"
 CANDIDATES = "bgnbd,pnbd,mbgnbd"
@@ -42,6 +42,14 @@ class ExitStatus(IntEnum):
     INPUT_ERROR = 3
     FIT_ERROR = 4
     MODEL_FILE_ERROR = 5
+
+
+class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
+    """Show every option's default, unless its help already states it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str | None:
+        text = action.help or ""
+        return text if "default" in text else super()._get_help_string(action)
 
 
 def _model_keys() -> list[str]:
@@ -100,7 +108,11 @@ def build_parser() -> argparse.ArgumentParser:
     sc.add_argument("--out", required=True, help="scores file (.csv or .parquet)")
     _add_input_options(sc, freq_default=None)
 
-    run = sub.add_parser("run", help="the whole pipeline: summary, fits, scores, figures")
+    run = sub.add_parser(
+        "run",
+        help="the whole pipeline: summary, fits, scores, figures",
+        formatter_class=_DefaultsFormatter,
+    )
     run.add_argument("input", help="transaction log (CSV or Parquet)")
     run.add_argument("--out", required=True, help="output folder")
     _add_run_options(run)
@@ -114,10 +126,58 @@ def build_parser() -> argparse.ArgumentParser:
 
     rep = sub.add_parser("report", help="re-render charts and the PDF report of a run folder")
     rep.add_argument("run_dir", help="folder written by `clvmodel run`")
+    _add_currency_option(rep, default=None)
 
-    demo = sub.add_parser("demo", help="run the pipeline on the bundled CDNOW data")
-    demo.add_argument("--out", default=str(DEMO_OUT), help=f"output folder (default {DEMO_OUT})")
+    demo = sub.add_parser(
+        "demo",
+        help="run the pipeline on the bundled CDNOW data",
+        formatter_class=_DefaultsFormatter,
+        description=f"`clvmodel run` on the bundled CDNOW log with --freq W and "
+        f"--calibration-end {DEMO_CALIBRATION_END}; every other setting is run's default.",
+    )
+    demo.add_argument("--out", default=str(DEMO_OUT), help="output folder")
+    _add_output_options(demo)
+    _add_currency_option(demo, default="USD")
     return parser
+
+
+def _add_output_options(p: argparse.ArgumentParser) -> None:
+    """Options of `run` and `demo` about what is written and shown (shared defaults)."""
+    from .engines import DEFAULT_MEMORY_LIMIT
+    from .pipeline import DEFAULT_DISCOUNT_RATE
+
+    p.add_argument(
+        "--horizon",
+        type=float,
+        default=None,
+        help="CLV horizon in --freq units (default: one year in whole units: 52 weeks, "
+        "365 days, 12 months or 1 year)",
+    )
+    p.add_argument(
+        "--discount-rate", type=float, default=DEFAULT_DISCOUNT_RATE, help="annual discount rate"
+    )
+    p.add_argument("--margin", type=float, default=1.0, help="profit margin on spend")
+    p.add_argument(
+        "--format",
+        choices=["parquet", "csv"],
+        default="parquet",
+        help="format of summary and scores (summary.parquet or summary.csv, ...)",
+    )
+    p.add_argument("--no-report", action="store_true", help="skip the charts and the PDF report")
+    p.add_argument(
+        "--memory-limit",
+        default=DEFAULT_MEMORY_LIMIT,
+        help="memory limit of the DuckDB summary (it spills to disk beyond it)",
+    )
+
+
+def _add_currency_option(p: argparse.ArgumentParser, *, default: str | None) -> None:
+    p.add_argument(
+        "--currency",
+        default=default,
+        help="currency of the amounts, shown on every money figure of the report (EUR, $, ...)"
+        + (f"; default {default}" if default else "; default: the run's, else none"),
+    )
 
 
 def _add_run_options(p: argparse.ArgumentParser) -> None:
@@ -126,18 +186,17 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--model",
         default="bgnbd",
-        help="purchase model (default bgnbd); auto: best by holdout RMSE, or BIC without holdout",
+        help="purchase model; auto: best by holdout RMSE, or BIC without holdout",
     )
-    p.add_argument("--candidates", default=None, help=f"models auto compares ({CANDIDATES})")
-    p.add_argument("--horizon", type=float, default=None, help="CLV horizon (default 1 year)")
-    p.add_argument("--discount-rate", type=float, default=0.0, help="annual discount rate")
-    p.add_argument("--margin", type=float, default=1.0, help="profit margin on spend")
+    p.add_argument("--candidates", default=CANDIDATES, help="models auto compares")
+    _add_output_options(p)
+    _add_currency_option(p, default=None)
     p.add_argument(
         "--engine",
         choices=("duckdb", "spark"),
         default="duckdb",
-        help="where the summary and scoring run: duckdb (this machine, default) or spark "
-        "(INPUT: a file, folder or glob Spark reads; needs pip install 'clvmodel[spark]')",
+        help="where the summary runs: duckdb (this machine, default) or spark (INPUT: a "
+        "file, folder or glob Spark reads; needs pip install 'clvmodel[spark]' and Java)",
     )
     p.add_argument(
         "--spark-master",
@@ -168,7 +227,7 @@ def _write_rejects_beside(loaded: object, out: Path, err: TextIO) -> None:
     _say(
         err,
         f"read {ledger.input_rows:,} rows: {ledger.used_rows:,} used, "
-        f"{ledger.rejected_rows:,} rejected (see {path})",
+        f"{ledger.rejected_rows:,} rejected (see {path.resolve()})",
     )
 
 
@@ -202,7 +261,7 @@ def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         model = comparison.models[key]
         save_model(model, target)
         _say(out, str(model.result_))
-        _say(err, f"wrote {target} ({time.perf_counter() - started:.2f} s)")
+        _say(err, f"wrote {target.resolve()} ({time.perf_counter() - started:.2f} s)")
         return ExitStatus.OK
     try:
         model = cls().fit(loaded.summary)
@@ -213,7 +272,7 @@ def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         raise
     save_model(model, target)
     _say(out, str(model.result_))
-    _say(err, f"wrote {target} ({time.perf_counter() - started:.2f} s)")
+    _say(err, f"wrote {target.resolve()} ({time.perf_counter() - started:.2f} s)")
     return ExitStatus.OK
 
 
@@ -251,7 +310,7 @@ def _cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         step=args.step,
     )
     write_frame(scores, target)
-    _say(err, f"wrote {len(scores):,} scores to {target}")
+    _say(err, f"wrote {len(scores):,} scores to {target.resolve()}")
     return ExitStatus.OK
 
 
@@ -271,19 +330,21 @@ def _run(args: argparse.Namespace, source: str, out_dir: str, err: TextIO) -> in
         horizon=args.horizon,
         discount_rate=args.discount_rate,
         margin=args.margin,
+        memory_limit=args.memory_limit,
+        currency=args.currency,
+        engine=getattr(args, "engine", "duckdb"),
+        spark_master=getattr(args, "spark_master", "local[*]"),
     )
-    from .progress import _is_terminal
-
-    chatty = _is_terminal(err)  # step-by-step lines on a terminal, quiet in batch logs
-    log = (lambda m: _say(err, m)) if chatty else _quiet
-    if getattr(args, "engine", "duckdb") == "spark":
-        from .engines.spark.run import run_spark
-        from .engines.spark.session import SparkOptions
-
-        run_spark(source, out_dir, config, SparkOptions(master=args.spark_master), log=log)
-    else:
-        run_pipeline(source, out_dir, config, log=log)
-    _say(err, f"run written to {out_dir}")
+    # One line per stage on stderr, terminal or not (a bar as well on a terminal).
+    run_pipeline(
+        source,
+        out_dir,
+        config,
+        report=not args.no_report,
+        fmt=args.format,
+        log=lambda m: _say(err, f"clvmodel run: {m}"),
+    )
+    _say(err, f"run written to {Path(out_dir).resolve()}")
     return ExitStatus.OK
 
 
@@ -293,24 +354,32 @@ def _cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if not DEMO_DATA.exists():
-        raise InputError(f"The bundled demo data {DEMO_DATA} is missing (run from a clone).")
-    demo_args = build_parser().parse_args(
-        [
-            "run",
-            str(DEMO_DATA),
-            "--out",
-            args.out,
-            "--freq",
-            "W",
-            "--calibration-end",
-            DEMO_CALIBRATION_END,
-            "--horizon",
-            "52",
-            "--discount-rate",
-            "0.1",
-        ]
-    )
-    return _run(demo_args, str(DEMO_DATA), args.out, err)
+        raise InputError(f"The bundled demo data {DEMO_DATA} is missing (reinstall clvmodel).")
+    argv = [
+        "run",
+        str(DEMO_DATA),
+        "--out",
+        args.out,
+        "--freq",
+        "W",
+        "--calibration-end",
+        DEMO_CALIBRATION_END,
+        "--discount-rate",
+        str(args.discount_rate),
+        "--margin",
+        str(args.margin),
+        "--format",
+        args.format,
+        "--memory-limit",
+        args.memory_limit,
+    ]
+    if args.currency:
+        argv += ["--currency", args.currency]
+    if args.horizon is not None:
+        argv += ["--horizon", str(args.horizon)]
+    if args.no_report:
+        argv.append("--no-report")
+    return _run(build_parser().parse_args(argv), str(DEMO_DATA), args.out, err)
 
 
 def _candidates(text: str | None) -> tuple[str, ...]:
@@ -346,7 +415,7 @@ def _cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     _say(out, comparison.table.to_string(float_format=lambda v: f"{v:.6g}"))
     _say(out, f"chose {key}: {reason}")
     write_json(args.out, comparison.to_dict())
-    _say(err, f"wrote {args.out}")
+    _say(err, f"wrote {Path(args.out).resolve()}")
     return ExitStatus.OK
 
 
@@ -356,9 +425,12 @@ def _cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     run_dir = Path(args.run_dir)
     if not (run_dir / "run.json").exists():
         raise InputError(f"{run_dir} is not a run folder: it has no run.json (see `clvmodel run`).")
-    figures = write_figures(run_dir)
-    pdf = render_report(run_dir)
-    _say(err, f"wrote {len(figures)} charts to {run_dir / 'figures'} and {pdf}")
+    figures = write_figures(run_dir, currency=args.currency)
+    pdf = render_report(run_dir, currency=args.currency)
+    _say(
+        err,
+        f"wrote {len(figures)} charts to {(run_dir / 'figures').resolve()} and {pdf.resolve()}",
+    )
     return ExitStatus.OK
 
 

@@ -6,13 +6,15 @@ rate is per year and converted with :func:`clvmodel.units.rate_per_unit`.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
 from .exceptions import InputError
 from .models.base import PurchaseModel
-from .models.gamma_gamma import GammaGammaModel
+from .models.gamma_gamma import GammaGammaModel, expected_spend
 from .units import check_unit, rate_per_unit
 
 
@@ -37,6 +39,31 @@ def _unit_of(purchase_model: PurchaseModel, data: pd.DataFrame) -> str | None:
     return model_unit or (check_unit(data_unit) if data_unit else None)
 
 
+def _discount_rate(purchase_model: PurchaseModel, data: pd.DataFrame, rate: float) -> float:
+    """The annual ``rate`` converted to the model's unit (0 stays 0 without a unit)."""
+    unit = _unit_of(purchase_model, data)
+    if rate != 0 and unit is None:
+        raise InputError(
+            "A discount rate needs a time unit: fit the model on a summary with a time unit "
+            "or pass time_unit= to fit."
+        )
+    return rate_per_unit(rate, unit) if rate != 0 else 0.0
+
+
+def _purchase_sums(
+    purchase_model: PurchaseModel,
+    arrays: tuple[NDArray[np.float64], ...],
+    *,
+    horizon: float,
+    per_unit_rate: float,
+    step: float,
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Discounted expected purchases over the steps, and the undiscounted total."""
+    grid = _grid(horizon, step)
+    factors = (1.0 + per_unit_rate) ** (-grid)
+    return purchase_model._horizon_sums(arrays, grid, factors)
+
+
 def discounted_purchases(
     purchase_model: PurchaseModel,
     data: pd.DataFrame,
@@ -49,23 +76,13 @@ def discounted_purchases(
 
     ``Σ_k (E[X(t_k)] - E[X(t_{k-1})]) / (1 + d)^{t_k}`` with ``t_k = k * step`` (the last
     step ending at ``horizon``) and ``d`` the annual ``discount_rate`` converted to the
-    model's unit. Purchases in a step are discounted from its end.
+    model's unit. Purchases in a step are discounted from its end. The predictions are
+    evaluated once per distinct customer row (see ``PurchaseModel._horizon_sums``).
     """
     purchase_model._check_fitted()
-    unit = _unit_of(purchase_model, data)
-    if discount_rate != 0 and unit is None:
-        raise InputError(
-            "A discount rate needs a time unit: fit the model on a summary with a time unit "
-            "or pass time_unit= to fit."
-        )
-    d = rate_per_unit(discount_rate, unit) if discount_rate != 0 else 0.0
+    d = _discount_rate(purchase_model, data, discount_rate)
     arrays, labels = purchase_model._arrays(data)
-    total = np.zeros(len(labels))
-    previous = np.zeros(len(labels))
-    for t in _grid(horizon, step):
-        cumulative = purchase_model._expected_purchases(arrays, float(t))
-        total += (cumulative - previous) * (1.0 + d) ** (-t)
-        previous = cumulative
+    total, _ = _purchase_sums(purchase_model, arrays, horizon=horizon, per_unit_rate=d, step=step)
     return pd.Series(total, index=labels, name="discounted_purchases")
 
 
@@ -138,26 +155,56 @@ def score(
     ``expected_spend`` and ``clv`` (see :func:`customer_lifetime_value`). ``data`` is not
     modified.
     """
+    purchase_model._check_fitted()
+    d = _discount_rate(purchase_model, data, discount_rate)
     arrays, labels = purchase_model._arrays(data)
-    _unit_of(purchase_model, data)
-    out = pd.DataFrame(
-        dict(zip(purchase_model.columns, arrays, strict=True)),
-        index=labels,
+    monetary = spend_model._arrays(data)[0][1] if spend_model is not None else None
+    columns = score_arrays(
+        purchase_model,
+        arrays,
+        horizon=float(horizon),
+        per_unit_rate=d,
+        step=step,
+        spend_model=spend_model,
+        monetary_value=monetary,
+        margin=margin,
     )
+    out = pd.DataFrame(columns, index=labels)
+    out.index.name = "customer_id"
+    return out.reset_index()
+
+
+def score_arrays(
+    purchase_model: PurchaseModel,
+    arrays: tuple[NDArray[np.float64], ...],
+    *,
+    horizon: float,
+    per_unit_rate: float,
+    step: float = 1.0,
+    spend_model: GammaGammaModel | None = None,
+    monetary_value: NDArray[np.float64] | None = None,
+    margin: float = 1.0,
+) -> dict[str, NDArray[Any]]:
+    """The columns of :func:`score` from validated arrays (the purchase model's columns in
+    order, and the mean spend); ``per_unit_rate`` is the discount rate per time unit.
+
+    The array-level core that :func:`score` and the streaming pipeline share: pure numpy,
+    one call per batch of customers.
+    """
+    if not np.isfinite(margin):
+        raise InputError(f"The 'margin' parameter must be a finite number. Got {margin!r}.")
+    out: dict[str, NDArray[Any]] = dict(zip(purchase_model.columns, arrays, strict=True))
     if "frequency" in out:
         out["frequency"] = out["frequency"].astype(np.int64)
     out["p_alive"] = purchase_model._p_alive(arrays)
-    out["expected_purchases"] = purchase_model._expected_purchases(arrays, float(horizon))
+    discounted, total = _purchase_sums(
+        purchase_model, arrays, horizon=horizon, per_unit_rate=per_unit_rate, step=step
+    )
+    out["expected_purchases"] = total
     if spend_model is not None:
-        out["expected_spend"] = spend_model.expected_spend(data).to_numpy()
-        out["clv"] = customer_lifetime_value(
-            purchase_model,
-            spend_model,
-            data,
-            horizon=horizon,
-            discount_rate=discount_rate,
-            margin=margin,
-            step=step,
-        ).to_numpy()
-    out.index.name = "customer_id"
-    return out.reset_index()
+        if monetary_value is None:
+            raise InputError("Scoring with a spend model needs the monetary values.")
+        spend = expected_spend(spend_model._params(), arrays[0], monetary_value)
+        out["expected_spend"] = spend
+        out["clv"] = margin * spend * discounted
+    return out

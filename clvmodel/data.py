@@ -19,7 +19,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .engines.duckdb import DuckDBSummaryEngine
+from .engines import SummaryEngine
+from .engines.duckdb import Bounds, DuckDBSummaryEngine
 from .exceptions import InputError, RejectedRowsWarning
 from .io import write_frame
 from .ledger import RowLedger
@@ -104,9 +105,7 @@ def summarise(
         amount_col=amount_col,
         date_format=date_format,
     ) as engine:
-        bounds, obs, ledger = account_rows(
-            engine, obs_arg, cal_arg, len(source) if isinstance(source, pd.DataFrame) else None
-        )
+        bounds, obs, ledger = account_rows(engine, source, obs_arg, cal_arg)
         frame, stats = engine.summary(
             observation_end=obs, calibration_end=cal_arg, unit_days=unit_days(unit)
         )
@@ -125,6 +124,110 @@ def summarise(
     rejects["row"] = rejects["row"].astype(np.int64)
     tracking = _tracking_table(periods, period_counts, bounds.first_date, obs, unit_days(unit))
     return SummaryResult(summary=summary, rejects=rejects, ledger=ledger, tracking=tracking)
+
+
+def account_rows(
+    engine: SummaryEngine,
+    source: pd.DataFrame | Path,
+    observation_end: _dt.date | None,
+    calibration_end: _dt.date | None,
+) -> tuple[Bounds, _dt.date, RowLedger]:
+    """Bounds, the observation end and the checked row ledger of an engine's input.
+
+    Raises :class:`InputError` when no row is usable or ``calibration_end`` is after the
+    observation end (the last valid date when ``observation_end`` is ``None``).
+    """
+    bounds = engine.bounds()
+    obs = observation_end if observation_end is not None else (bounds.last_date or _dt.date.max)
+    counts = engine.row_counts(obs)
+    by_reason = {str(k): n for k, n in counts.items() if k is not None}
+    ledger = RowLedger(
+        input_rows=bounds.input_rows,
+        used_rows=counts.get(None, 0),
+        rejected_rows=sum(by_reason.values()),
+        by_reason=by_reason,
+    ).check()
+    if isinstance(source, pd.DataFrame) and ledger.input_rows != len(source):
+        raise AssertionError(
+            f"The summary read {ledger.input_rows:,} rows of a {len(source):,}-row DataFrame."
+        )
+    if ledger.used_rows == 0:
+        raise InputError(f"The data has no usable rows: {ledger.describe()}.{_hint(ledger)}")
+    if calibration_end is not None and calibration_end > obs:
+        raise InputError(
+            f"The 'calibration_end' parameter must be on or before observation_end "
+            f"({obs.isoformat()}, the last transaction date). "
+            f"Got {calibration_end.isoformat()} instead."
+        )
+    return bounds, obs, ledger
+
+
+def check_arguments(
+    *,
+    customer_col: str,
+    date_col: str,
+    amount_col: str | None,
+    freq: str,
+    observation_end: DateLike,
+    calibration_end: DateLike,
+    date_format: str | None,
+) -> tuple[str, _dt.date | None, _dt.date | None]:
+    """Check the arguments of :func:`summarise` before any work (shared by the engines):
+    the time unit and the observation and calibration ends as dates (``None``: not given)."""
+    unit = check_unit(freq)
+    _check_columns(customer_col, date_col, amount_col)
+    obs_arg = _as_date(observation_end, "observation_end", date_format)
+    cal_arg = _as_date(calibration_end, "calibration_end", date_format)
+    if obs_arg is not None and cal_arg is not None and obs_arg < cal_arg:
+        raise InputError(
+            f"The 'observation_end' parameter must be on or after calibration_end "
+            f"({cal_arg.isoformat()}). Got {obs_arg.isoformat()} instead."
+        )
+    return unit, obs_arg, cal_arg
+
+
+def check_summary(
+    n_rejects: int,
+    n_customers: int,
+    ledger: RowLedger,
+    stats: dict[str, int],
+    bounds: Bounds,
+    cal_arg: _dt.date | None,
+) -> None:
+    """Check the rejects listed against the ledger, and that some customer is summarised."""
+    if n_rejects != ledger.rejected_rows:
+        raise AssertionError(
+            f"{n_rejects:,} rejected rows listed but {ledger.rejected_rows:,} counted."
+        )
+    if n_customers == 0:
+        raise InputError(
+            f"No customer made a first purchase on or before calibration_end "
+            f"({cal_arg}); the first transaction is dated {bounds.first_date}. "
+            f"All {stats['excluded_customers']:,} customers would be left out."
+        )
+
+
+def summary_attrs(
+    unit: str,
+    obs: _dt.date,
+    cal_arg: _dt.date | None,
+    bounds: Bounds,
+    ledger: RowLedger,
+    stats: dict[str, int],
+) -> dict[str, Any]:
+    """The scalars a summary carries (``attrs`` of :func:`rfm_summary`'s result)."""
+    return {
+        "time_unit": unit,
+        "observation_end": obs.isoformat(),
+        "calibration_end": cal_arg.isoformat() if cal_arg is not None else None,
+        "first_date": bounds.first_date.isoformat() if bounds.first_date else None,
+        "input_rows": ledger.input_rows,
+        "used_rows": ledger.used_rows,
+        "rejected_rows": ledger.rejected_rows,
+        "rows_after_observation_end": ledger.by_reason.get("after observation end", 0),
+        "n_transactions": stats["n_transactions"],
+        "excluded_customers": stats["excluded_customers"],
+    }
 
 
 def rfm_summary(
@@ -318,116 +421,6 @@ def write_rejects(result: SummaryResult, path: str | os.PathLike[str]) -> Path:
             f"Got {type(result).__name__} instead."
         )
     return write_frame(result.rejects, path)
-
-
-# -- shared by the engines (DuckDB here, Spark in clvmodel.engines.spark) -----------------
-
-
-def check_arguments(
-    *,
-    customer_col: str,
-    date_col: str,
-    amount_col: str | None,
-    freq: str,
-    observation_end: DateLike,
-    calibration_end: DateLike,
-    date_format: str | None,
-) -> tuple[str, _dt.date | None, _dt.date | None]:
-    """Check the arguments of :func:`summarise` before any work: the time unit and the
-    observation and calibration ends as dates (``None`` when not given)."""
-    unit = check_unit(freq)
-    _check_columns(customer_col, date_col, amount_col)
-    obs_arg = _as_date(observation_end, "observation_end", date_format)
-    cal_arg = _as_date(calibration_end, "calibration_end", date_format)
-    if obs_arg is not None and cal_arg is not None and obs_arg < cal_arg:
-        raise InputError(
-            f"The 'observation_end' parameter must be on or after calibration_end "
-            f"({cal_arg.isoformat()}). Got {obs_arg.isoformat()} instead."
-        )
-    return unit, obs_arg, cal_arg
-
-
-def account_rows(
-    engine: Any, obs_arg: _dt.date | None, cal_arg: _dt.date | None, expected_rows: int | None
-) -> tuple[Any, _dt.date, RowLedger]:
-    """Row bounds, the observation end and the checked row ledger of an engine's input.
-
-    ``engine`` answers ``bounds()`` and ``row_counts(observation_end)`` (see
-    :class:`~clvmodel.engines.duckdb.DuckDBSummaryEngine`); ``expected_rows`` is the length
-    of an in-memory input, checked against the rows the engine read.
-
-    Raises
-    ------
-    InputError
-        No usable row, or ``calibration_end`` after the observation end.
-    """
-    bounds = engine.bounds()
-    obs = obs_arg if obs_arg is not None else (bounds.last_date or _dt.date.max)
-    counts = engine.row_counts(obs)
-    by_reason = {str(k): n for k, n in counts.items() if k is not None}
-    ledger = RowLedger(
-        input_rows=bounds.input_rows,
-        used_rows=counts.get(None, 0),
-        rejected_rows=sum(by_reason.values()),
-        by_reason=by_reason,
-    ).check()
-    if expected_rows is not None and ledger.input_rows != expected_rows:
-        raise AssertionError(
-            f"The summary read {ledger.input_rows:,} rows of a {expected_rows:,}-row DataFrame."
-        )
-    if ledger.used_rows == 0:
-        raise InputError(f"The data has no usable rows: {ledger.describe()}.{_hint(ledger)}")
-    if cal_arg is not None and cal_arg > obs:
-        raise InputError(
-            f"The 'calibration_end' parameter must be on or before observation_end "
-            f"({obs.isoformat()}, the last transaction date). "
-            f"Got {cal_arg.isoformat()} instead."
-        )
-    return bounds, obs, ledger
-
-
-def check_summary(
-    n_rejects: int,
-    n_customers: int,
-    ledger: RowLedger,
-    stats: dict[str, int],
-    bounds: Any,
-    cal_arg: _dt.date | None,
-) -> None:
-    """Check the rejects listed against the ledger, and that some customer is summarised."""
-    if n_rejects != ledger.rejected_rows:
-        raise AssertionError(
-            f"{n_rejects:,} rejected rows listed but {ledger.rejected_rows:,} counted."
-        )
-    if n_customers == 0:
-        raise InputError(
-            f"No customer made a first purchase on or before calibration_end "
-            f"({cal_arg}); the first transaction is dated {bounds.first_date}. "
-            f"All {stats['excluded_customers']:,} customers would be left out."
-        )
-
-
-def summary_attrs(
-    unit: str,
-    obs: _dt.date,
-    cal_arg: _dt.date | None,
-    bounds: Any,
-    ledger: RowLedger,
-    stats: dict[str, int],
-) -> dict[str, Any]:
-    """The scalars a summary carries (``attrs`` of :func:`rfm_summary`'s result)."""
-    return {
-        "time_unit": unit,
-        "observation_end": obs.isoformat(),
-        "calibration_end": cal_arg.isoformat() if cal_arg is not None else None,
-        "first_date": bounds.first_date.isoformat() if bounds.first_date else None,
-        "input_rows": ledger.input_rows,
-        "used_rows": ledger.used_rows,
-        "rejected_rows": ledger.rejected_rows,
-        "rows_after_observation_end": ledger.by_reason.get("after observation end", 0),
-        "n_transactions": stats["n_transactions"],
-        "excluded_customers": stats["excluded_customers"],
-    }
 
 
 # -- helpers -----------------------------------------------------------------------------

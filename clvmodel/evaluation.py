@@ -11,6 +11,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
+from numpy.typing import NDArray
 
 from .exceptions import InputError
 from .models.base import PurchaseModel
@@ -53,20 +54,56 @@ def holdout_metrics(model: PurchaseModel, summary: pd.DataFrame) -> dict[str, An
         ``aggregate_error`` (predicted / actual - 1).
     """
     pred = holdout_predictions(model, summary)
-    err = pred["predicted"].to_numpy() - pred["actual"].to_numpy()
-    actual_total = float(pred["actual"].sum())
-    predicted_total = float(pred["predicted"].sum())
-    corr = (
-        float(np.corrcoef(pred["actual"], pred["predicted"])[0, 1])
-        if len(pred) > 2 and pred["actual"].std() > 0
-        else float("nan")
-    )
+    return accuracy(pred["actual"].to_numpy(), pred["predicted"].to_numpy())
+
+
+def weighted_holdout_metrics(
+    model: PurchaseModel,
+    arrays: tuple[NDArray[np.float64], ...],
+    actual: NDArray[np.float64],
+    duration: NDArray[np.float64],
+    weights: NDArray[np.float64],
+) -> dict[str, Any]:
+    """:func:`holdout_metrics` on distinct rows: ``arrays`` (the model's columns),
+    ``actual`` holdout purchases and ``duration`` of each row, ``weights`` customers each.
+
+    What the pipeline uses, with the rows collapsed by the engine; the figures equal
+    :func:`holdout_metrics` on the expanded customers.
+    """
+    if np.any(duration <= 0):
+        raise InputError("The 'duration_holdout' column must be > 0.")
+    predicted = np.empty(len(actual))
+    for d in np.unique(duration):
+        rows = duration == d
+        predicted[rows] = model._expected_purchases(tuple(a[rows] for a in arrays), float(d))
+    return accuracy(actual, predicted, weights)
+
+
+def accuracy(
+    actual: NDArray[np.float64],
+    predicted: NDArray[np.float64],
+    weights: NDArray[np.float64] | None = None,
+) -> dict[str, Any]:
+    """The figures of :func:`holdout_metrics` from actual and predicted purchases, each row
+    standing for ``weights`` customers (one each by default)."""
+    w = np.ones(len(actual)) if weights is None else np.asarray(weights, dtype=np.float64)
+    n = float(w.sum())
+    err = predicted - actual
+    actual_total = float(w @ actual)
+    predicted_total = float(w @ predicted)
+    corr = float("nan")
+    if n > 2:
+        ma, mp = actual_total / n, predicted_total / n
+        va = float(w @ (actual - ma) ** 2)
+        vp = float(w @ (predicted - mp) ** 2)
+        if va > 0 and vp > 0:
+            corr = float(w @ ((actual - ma) * (predicted - mp))) / np.sqrt(va * vp)
     return {
-        "n_customers": len(pred),
+        "n_customers": round(n),
         "actual_purchases": actual_total,
         "predicted_purchases": predicted_total,
-        "mae": float(np.mean(np.abs(err))),
-        "rmse": float(np.sqrt(np.mean(err**2))),
+        "mae": float(w @ np.abs(err)) / n,
+        "rmse": float(np.sqrt(float(w @ err**2) / n)),
         "correlation": corr,
         "aggregate_error": predicted_total / actual_total - 1.0 if actual_total else float("nan"),
     }

@@ -76,6 +76,116 @@ def write_frame(frame: Any, path: str | os.PathLike[str], *, index: bool = False
     raise ModelFileError(f"Output files must end in .csv, .csv.gz or .parquet. Got {str(path)!r}.")
 
 
+class TableWriter:
+    """Stream Arrow record batches into one Parquet or CSV file, atomically.
+
+    Parquet goes through :class:`pyarrow.parquet.ParquetWriter` (snappy, a row group per
+    batch), CSV through :class:`pyarrow.csv.CSVWriter`; only the batch being
+    written is in memory. The file appears under its name when :meth:`close` succeeds; on
+    an error (or :meth:`abort`) the partial file is removed. ``metadata`` becomes Parquet
+    key-value metadata (e.g. ``clvmodel.run_id``). Use as a context manager::
+
+        with TableWriter(path, schema, metadata={"clvmodel.run_id": run_id}) as out:
+            for batch in batches:
+                out.write(batch)
+    """
+
+    def __init__(
+        self,
+        path: str | os.PathLike[str],
+        schema: Any,
+        *,
+        metadata: dict[str, str] | None = None,
+    ) -> None:
+        import pyarrow as pa
+
+        self.path = Path(path)
+        self.format = table_format(self.path)
+        self.schema = schema.with_metadata(metadata or {}) if metadata else schema
+        self.rows = 0
+        self._context = atomic_path(self.path)
+        self._tmp = self._context.__enter__()
+        try:
+            if self.format == "parquet":
+                import pyarrow.parquet as pq
+
+                self._writer: Any = pq.ParquetWriter(
+                    self._tmp,
+                    self.schema,
+                    compression="snappy",
+                    # Dictionaries pay off only for counts; on ids and floats they cost time.
+                    use_dictionary=[f.name for f in schema if pa.types.is_integer(f.type)],
+                )
+            else:
+                import pyarrow.csv as pcsv
+
+                self._writer = pcsv.CSVWriter(self._tmp, pa.schema(list(schema)))
+        except BaseException as exc:
+            self._context.__exit__(type(exc), exc, exc.__traceback__)
+            raise
+
+    def write(self, batch: Any) -> None:
+        """Append one ``pyarrow.RecordBatch`` (or Table) with the writer's schema."""
+        import pyarrow as pa
+
+        if isinstance(batch, pa.RecordBatch):
+            batch = pa.Table.from_batches([batch])
+        self._writer.write_table(batch.cast(self.schema) if self.format == "parquet" else batch)
+        self.rows += batch.num_rows
+
+    def close(self) -> Path:
+        """Finish the file and move it into place."""
+        self._writer.close()
+        self._context.__exit__(None, None, None)
+        return self.path
+
+    def abort(self, exc: BaseException | None = None) -> None:
+        """Drop the partial file."""
+        try:
+            self._writer.close()
+        finally:
+            if exc is None:
+                exc = RuntimeError("aborted")
+            with contextlib.suppress(type(exc)):
+                self._context.__exit__(type(exc), exc, exc.__traceback__)
+
+    def __enter__(self) -> TableWriter:
+        return self
+
+    def __exit__(self, exc_type: Any, exc: BaseException | None, tb: Any) -> None:
+        if exc is None:
+            self.close()
+        else:
+            self.abort(exc)
+
+
+def table_format(path: str | os.PathLike[str]) -> str:
+    """``"parquet"`` or ``"csv"`` from a data file's name; anything else is refused."""
+    name = Path(path).name.lower()
+    if name.endswith((".parquet", ".pq")):
+        return "parquet"
+    if name.endswith(".csv"):
+        return "csv"
+    raise ModelFileError(f"Data files must end in .csv or .parquet. Got {str(path)!r}.")
+
+
+def read_table(directory: str | os.PathLike[str], stem: str) -> Any:
+    """Read ``DIR/STEM.parquet`` (preferred) or ``DIR/STEM.csv`` of a run folder as a
+    DataFrame, ``customer_id`` as text; :class:`FileNotFoundError` when neither exists."""
+    import pandas as pd
+
+    folder = Path(directory)
+    parquet, csv = folder / f"{stem}.parquet", folder / f"{stem}.csv"
+    if parquet.is_file():
+        frame = pd.read_parquet(parquet)
+        if "customer_id" in frame.columns:
+            frame["customer_id"] = frame["customer_id"].astype(str)
+        return frame
+    if csv.is_file():
+        return pd.read_csv(csv, dtype={"customer_id": str})
+    raise FileNotFoundError(f"{parquet} (or {csv.name})")
+
+
 def _plain(obj: Any) -> Any:
     """Turn numpy values into plain Python and non-finite floats into ``None`` (JSON null)."""
     if isinstance(obj, dict):

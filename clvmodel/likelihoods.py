@@ -118,22 +118,21 @@ def gamma_gamma_loglik(
     x = np.asarray(frequency, dtype=np.float64)
     m = np.asarray(monetary_value, dtype=np.float64)
     px = p * x
-    log_x = np.log(x)
     log_m = np.log(m)
     log_den = np.log(x * m + g)
-    ll = (
-        gammaln(px + q)
-        - gammaln(px)
-        - gammaln(q)
-        + q * np.log(g)
-        + (px - 1.0) * log_m
-        + px * log_x
-        - (px + q) * log_den
-    )
+    # Terms of the count alone, once per distinct count (x >= 1 here), then gathered.
+    xi, grid = count_index(x)
+    pg = p * grid
+    with np.errstate(divide="ignore", invalid="ignore"):  # x = 0 is outside the support: NaN
+        head = (gammaln(pg + q) - gammaln(pg) + pg * np.log(grid))[xi]
+    ll = head - gammaln(q) + q * np.log(g) + (px - 1.0) * log_m - (px + q) * log_den
     if not gradient:
         return ll
-    dig_pxq = digamma(px + q)
-    d_p = x * (dig_pxq - digamma(px) + log_m + log_x - log_den)
+    dig_pxq_grid = digamma(pg + q)
+    dig_pxq = dig_pxq_grid[xi]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        d_head = (dig_pxq_grid - digamma(pg) + np.log(grid))[xi]
+    d_p = x * (d_head + log_m - log_den)
     d_q = dig_pxq - digamma(q) + np.log(g) - log_den
     d_g = q / g - (px + q) / (x * m + g)
     return ll, np.stack([d_p, d_q, d_g])

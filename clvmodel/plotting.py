@@ -387,11 +387,54 @@ def expected_tracking(model: PurchaseModel, summary: pd.DataFrame, t: ArrayLike)
     return out
 
 
+def tracking_table(
+    transactions: pd.DataFrame,
+    summary: pd.DataFrame,
+    *,
+    customer_col: str = "customer_id",
+    date_col: str = "date",
+) -> pd.DataFrame:
+    """Repeat purchase days of the summary's customers per time unit since the first date.
+
+    The table :func:`plot_tracking` draws (``tracking.csv`` of a run): ``t`` (end of each
+    period in units since ``summary.attrs["first_date"]``, the last one cut at the
+    observation end), ``date`` (the calendar day it ends on) and ``actual`` (the count).
+    A purchase day is a customer's calendar day with a purchase; the first is not a repeat.
+    """
+    first, end, _ = _summary_dates(summary)
+    unit = summary.attrs.get("time_unit")
+    if unit is None or str(unit).upper() not in UNIT_DAYS:
+        raise InputError("The summary needs attrs['time_unit'] (set by rfm_summary).")
+    days = UNIT_DAYS[str(unit).upper()]
+    missing = [c for c in (customer_col, date_col) if c not in transactions.columns]
+    if missing:
+        raise MissingColumnError(f"The transactions have no column(s) {missing}.")
+    tx = pd.DataFrame(
+        {
+            "customer_id": transactions[customer_col].astype(str).to_numpy(),
+            "date": pd.to_datetime(transactions[date_col]).dt.normalize().to_numpy(),
+        }
+    )
+    tx = tx[tx["customer_id"].isin(summary.index.astype(str)) & (tx["date"] <= end)]
+    tx = tx.drop_duplicates()
+    since_first = tx.groupby("customer_id")["date"].transform("min")
+    repeat = tx[tx["date"] > since_first]
+    span = (end - first).days / days
+    n = int(np.ceil(span - 1e-9))
+    t = np.minimum(np.arange(1, n + 1, dtype=np.float64), span)
+    since = (repeat["date"] - first).dt.days.to_numpy() / days
+    period = np.searchsorted(t, since, side="right")  # period k covers [t_{k-1}, t_k)
+    counts = np.bincount(period[period < n], minlength=n)
+    dates = first + pd.to_timedelta(np.round(t * days), unit="D") - pd.Timedelta(days=1)
+    return pd.DataFrame({"t": t, "date": dates.strftime("%Y-%m-%d"), "actual": counts})
+
+
 def plot_tracking(
     model: PurchaseModel,
     summary: pd.DataFrame,
-    tracking: pd.DataFrame,
+    tracking: pd.DataFrame | None = None,
     *,
+    transactions: pd.DataFrame | None = None,
     cumulative: bool = False,
     ax: Axes | None = None,
 ) -> Axes:
@@ -404,14 +447,21 @@ def plot_tracking(
     summary : DataFrame
         The customers the model describes (``T``), with ``attrs`` ``first_date``,
         ``observation_end``, ``calibration_end`` (or None) and ``time_unit``.
-    tracking : DataFrame
+    tracking : DataFrame, optional
         ``t`` (end of each period, in units since the first date) and ``actual`` (repeat
         transactions of the summary's customers in that period), e.g. ``tracking.csv``.
+    transactions : DataFrame, optional
+        Instead of ``tracking``: the transaction log (``customer_id``, ``date``) the summary
+        was made from; the table is computed by :func:`tracking_table`.
     cumulative : bool
         Cumulative totals instead of per-period counts.
     """
     from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
 
+    if tracking is None:
+        if transactions is None:
+            raise InputError("Give the tracking table or the transactions= it is made from.")
+        tracking = tracking_table(transactions, summary)
     missing = [c for c in ("t", "actual") if c not in tracking.columns]
     if missing:
         present = ", ".join(map(repr, map(str, tracking.columns)))
@@ -748,7 +798,12 @@ def mixing_distributions(model: BaseModel) -> list[MixingDistribution]:
 
 
 def plot_heterogeneity(
-    model: BaseModel, *, which: str | None = None, ax: Axes | None = None
+    model: BaseModel,
+    *,
+    which: str | None = None,
+    currency: str | None = None,
+    formula: bool = True,
+    ax: Axes | None = None,
 ) -> Axes:
     """One fitted mixing distribution: the share of customers in each range of the trait.
 
@@ -759,6 +814,10 @@ def plot_heterogeneity(
     which : str, optional
         Key of the distribution (``"purchase_rate"``, ``"dropout"``, ...); the first by
         default.
+    currency : str, optional
+        Currency of amounts, for the mean-spend axis.
+    formula : bool
+        Show the fitted distribution (``λ ~ Gamma(r, α)``) as the legend title.
 
     Shares are exact (differences of the fitted CDF over bins), so densities that are
     infinite at 0 (shape < 1) still draw as finite bars. Positive skewed traits use
@@ -802,20 +861,27 @@ def plot_heterogeneity(
         ax.plot([], [], " ", label=f"{below:.0f}% below {edges[0]:.2g} not shown")
     ax.set_ylim(0, float(mass.max()) * 1.6)
     centre = float(np.sum(mass * np.arange(len(mass))) / max(np.sum(mass), 1e-300))
+    xlabel = chosen.xlabel
+    if currency and chosen.key == "mean_spend":
+        xlabel = xlabel.replace("(log scale)", f"({currency}, log scale)")
     return _style(
         ax,
         title=chosen.title,
-        xlabel=chosen.xlabel,
+        xlabel=xlabel,
         ylabel="Share of customers per bin (%)",
         legend=True,
         legend_loc="upper right" if centre < len(mass) / 2 else "upper left",
-        legend_title=chosen.formula,
+        legend_title=chosen.formula if formula else None,
     )
 
 
 # ------------------------------------------------------------------------- 6. CLV
 def plot_clv_distribution(
-    scores: pd.DataFrame, summary: pd.DataFrame | None = None, *, ax: Axes | None = None
+    scores: pd.DataFrame,
+    summary: pd.DataFrame | None = None,
+    *,
+    currency: str | None = None,
+    ax: Axes | None = None,
 ) -> Axes:
     """Distribution of predicted CLV (log axis when skewed), with holdout spend if any.
 
@@ -892,12 +958,13 @@ def plot_clv_distribution(
     return _style(
         ax,
         title="Distribution of customer value",
-        xlabel="Value per customer (currency of the input amounts"
+        xlabel=f"Value per customer ({currency or 'currency of the input amounts'}"
         + (", log scale)" if skewed else ")"),
         ylabel="Customers per bin",
         legend=True,
         legend_loc=legend_loc,
-        legend_title=f"Predicted CLV: median {np.median(c):,.2f}, mean {np.mean(c):,.2f}",
+        legend_title=f"Predicted CLV: median {_money(np.median(c), currency)}, "
+        f"mean {_money(np.mean(c), currency)}",
     )
 
 
@@ -913,12 +980,12 @@ def plot_gains_curve(
     clv, actual = align_clv(scores, summary)
     ax = _axes(ax)
     c = clv.to_numpy()
-    x, y = gains_curve(c)
+    x, y = _thin(*gains_curve(c))
     ax.plot([0, 100], [0, 100], color=MUTED, linestyle=":", linewidth=1.2, label="Random ranking")
     ax.plot(x * 100, y * 100, color=MODEL, linewidth=2, label=f"Predicted CLV (Gini {gini(c):.2f})")
     if actual is not None:
         a = actual.to_numpy()
-        xa, ya = gains_curve(c, a)
+        xa, ya = _thin(*gains_curve(c, a))
         ax.plot(
             xa * 100,
             ya * 100,
@@ -926,7 +993,7 @@ def plot_gains_curve(
             linewidth=2,
             label=f"Holdout spend, ranked by predicted CLV (Gini {gini(c, a):.2f})",
         )
-        xb, yb = gains_curve(a, a)
+        xb, yb = _thin(*gains_curve(a, a))
         ax.plot(
             xb * 100,
             yb * 100,
@@ -944,6 +1011,93 @@ def plot_gains_curve(
         ylabel="Cumulative share of value (%)",
         legend=True,
         legend_loc="lower right",
+        grid_axis="both",
+    )
+
+
+#: Most points a line chart draws; longer curves are thinned (exact at the points kept).
+MAX_LINE_POINTS = 1001
+#: Customers a scatter chart draws: a fixed-size random sample (seeded) of larger tables.
+SCATTER_SAMPLE = 2000
+
+
+def _thin(x: Array, y: Array, n: int = MAX_LINE_POINTS) -> tuple[Array, Array]:
+    """At most ``n`` points of a curve: evenly spaced by index, first and last kept."""
+    if len(x) <= n:
+        return x, y
+    keep = np.unique(np.linspace(0, len(x) - 1, n).round().astype(np.intp))
+    return x[keep], y[keep]
+
+
+def _money(value: float, currency: str | None) -> str:
+    text = f"{value:,.2f}"
+    if not currency:
+        return text
+    return f"{currency} {text}" if currency.isalpha() and len(currency) > 1 else currency + text
+
+
+def sample_rows(n: int, size: int = SCATTER_SAMPLE, *, seed: int = 0) -> NDArray[np.intp]:
+    """Row numbers of a seeded random sample of ``size`` of ``n`` rows (all when fewer)."""
+    if n <= size:
+        return np.arange(n)
+    return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
+
+
+def plot_value_risk(
+    scores: pd.DataFrame,
+    *,
+    bands: dict[str, tuple[float, float]] | None = None,
+    sample: int = SCATTER_SAMPLE,
+    seed: int = 0,
+    currency: str | None = None,
+    ax: Axes | None = None,
+) -> Axes:
+    """Predicted CLV against P(alive), one dot per customer of a seeded random sample.
+
+    ``bands`` (name -> P(alive) range) are shaded, e.g. the at-risk and win-back bands of
+    the report's actions page. At most ``sample`` customers are drawn, whatever the table's
+    size; the title says how many of how many.
+    """
+    from .validation import require_columns
+
+    require_columns(scores, ("clv", "p_alive"), what="scores")
+    n = len(scores)
+    if n == 0:
+        raise ChartUnavailableError("The scores have no rows: nothing to draw.")
+    rows = sample_rows(n, sample, seed=seed)
+    clv = pd.to_numeric(scores["clv"]).to_numpy(np.float64)[rows]
+    alive = pd.to_numeric(scores["p_alive"]).to_numpy(np.float64)[rows]
+    ax = _axes(ax)
+    colours = [MODEL, ACTUAL, ACCENT]
+    for i, (name, (lo, hi)) in enumerate((bands or {}).items()):
+        ax.axvspan(lo, hi, color=colours[i % 3], alpha=0.12, zorder=0, label=f"{name} band")
+    positive = clv > 0
+    ax.scatter(
+        alive[positive],
+        clv[positive],
+        s=7,
+        color=ACTUAL,
+        alpha=0.45,
+        linewidths=0,
+        label="Customer",
+    )
+    if positive.any() and np.quantile(clv[positive], 0.99) > 20 * np.median(clv[positive]):
+        ax.set_yscale("log")
+        low, high = np.quantile(clv[positive], [0.01, 1.0])
+        ax.set_ylim(low / 1.5, high * 1.5)  # the lowest 1% are drawn at the bottom edge
+        ax.scatter(alive[positive & (clv < low / 1.5)], np.full(
+            int(np.sum(positive & (clv < low / 1.5))), low / 1.5), s=7, color=ACTUAL,
+            alpha=0.45, linewidths=0, clip_on=False)  # fmt: skip
+    ax.set_xlim(0, 1.0)
+    who = f"all {n:,}" if len(rows) == n else f"a random {len(rows):,} of {n:,}"
+    unit = currency or "currency of the input amounts"
+    return _style(
+        ax,
+        title=f"Value and P(alive) ({who} customers)",
+        xlabel="P(alive)",
+        ylabel=f"Predicted CLV ({unit})",
+        legend=True,
+        legend_loc="upper left",
         grid_axis="both",
     )
 
@@ -1143,5 +1297,8 @@ __all__ = [
     "plot_p_alive_matrix",
     "plot_tracking",
     "plot_value_by_decile",
+    "plot_value_risk",
+    "sample_rows",
+    "tracking_table",
     "unit_name",
 ]

@@ -1,20 +1,27 @@
-"""A tiny progress reporter for long steps: one updating line on a terminal, silence elsewhere.
+"""Progress of long jobs: one line per finished stage everywhere, a bar on a terminal.
 
-Progress goes to stderr, and only when stderr is a terminal: logs, pipes, CI and tests see
-nothing, so output files and captured stdout stay clean. ::
+:class:`Stages` times the stages of a job (``summary``, ``fit``, ``score``, ...): each
+finished stage prints one line to stderr with its elapsed time and rows, also when stderr is
+not a terminal (batch logs show where the time went), and the records go into ``run.json``
+with the process's peak memory (:func:`peak_rss_mib`). :class:`Progress` draws an updating
+bar, only when its stream is a terminal, so pipes and captured output stay clean. ::
 
-    with Progress("Writing figures", total=len(charts)) as progress:
-        for name, draw in charts:
-            draw()
-            progress.advance(detail=name)
+    stages = Stages(log=print_to_stderr)
+    with stages.stage("score", total=n_rows) as stage:
+        for batch in batches:
+            ...
+            stage.advance(len(batch))          # the bar, on a terminal
+    stages.records()                           # [{"name": "score", "seconds": ..., "rows": ...}]
 """
 
 from __future__ import annotations
 
+import contextlib
+import resource
 import shutil
 import sys
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
 from typing import TextIO, TypeVar
 
@@ -151,3 +158,73 @@ def progress(
         for item in items:
             yield item
             bar.advance()
+
+
+def peak_rss_mib() -> float:
+    """Peak resident memory of this process so far, in MiB (``getrusage``; Linux: KiB)."""
+    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
+
+
+class Stage:
+    """One running stage: count its rows, and advance its bar (see :class:`Stages`)."""
+
+    def __init__(self, name: str, bar: Progress | None) -> None:
+        self.name = name
+        self.rows: int | None = None
+        self.detail = ""
+        self._bar = bar
+
+    def advance(self, rows: int) -> None:
+        """``rows`` more rows done (adds to :attr:`rows`; moves the bar on a terminal)."""
+        self.rows = (self.rows or 0) + int(rows)
+        if self._bar is not None:
+            self._bar.advance(int(rows))
+
+
+class Stages:
+    """Time named stages, print one line each when it ends, and keep the records.
+
+    Parameters
+    ----------
+    log : callable, optional
+        Receives each finished stage's line, e.g. ``summary: 2.31 s, 3,190,430 rows``.
+    stream : file-like, optional
+        Where progress bars go (only when it is a terminal); ``sys.stderr`` by default.
+    """
+
+    def __init__(
+        self, log: Callable[[str], None] | None = None, *, stream: TextIO | None = None
+    ) -> None:
+        self.log = log
+        self.stream = stream
+        self._records: list[dict[str, object]] = []
+        self._started = time.perf_counter()
+
+    @contextlib.contextmanager
+    def stage(self, name: str, *, total: int | None = None) -> Iterator[Stage]:
+        """Time the ``with`` block as stage ``name``; ``total`` rows shows a bar on a terminal."""
+        bar = Progress(name, total, stream=self.stream) if total else None
+        current = Stage(name, bar)
+        started = time.perf_counter()
+        try:
+            if bar is not None:
+                bar.__enter__()
+            yield current
+        finally:
+            if bar is not None:
+                bar.close()
+        seconds = time.perf_counter() - started
+        self._records.append({"name": name, "seconds": round(seconds, 3), "rows": current.rows})
+        if self.log is not None:
+            rows = f", {current.rows:,} rows" if current.rows is not None else ""
+            detail = f"; {current.detail}" if current.detail else ""
+            self.log(f"{name}: {seconds:.2f} s{rows}{detail}")
+
+    def records(self) -> list[dict[str, object]]:
+        """``{"name", "seconds", "rows"}`` of every finished stage, in order."""
+        return [dict(r) for r in self._records]
+
+    def elapsed(self) -> float:
+        """Seconds since the stages object was made."""
+        return time.perf_counter() - self._started

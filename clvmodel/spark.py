@@ -129,7 +129,7 @@ def summarise(
         amount_col=amount_col,
         date_format=date_format,
     ) as engine:
-        bounds, obs, ledger = account_rows(engine, obs_arg, cal_arg, None)
+        bounds, obs, ledger = account_rows(engine, None, obs_arg, cal_arg)
         frame, stats = engine.summary(observation_end=obs, calibration_end=cal_arg, unit_days=days)
         rejects = engine.rejects(obs)
         assert bounds.first_date is not None  # there are used rows

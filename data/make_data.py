@@ -1,7 +1,8 @@
-"""Rebuild the bundled CDNOW files from the copies shipped in the ``lifetimes`` package.
+"""Rebuild the bundled data files from the copies shipped in the ``lifetimes`` package.
 
-    python data/make_data.py            # writes data/cdnow_transactions.csv.gz and
-                                        # data/cdnow_summary.csv next to this script
+    python data/make_data.py            # writes clvmodel/datasets/cdnow_transactions.csv.gz,
+                                        # cdnow_summary.csv and donations.csv (package data;
+                                        # data/ holds links to the first two)
 
 The output is byte-for-byte reproducible: values are copied as text (never through
 floats), and the gzip stream has no file name and a fixed modification time of 0.
@@ -16,6 +17,7 @@ import io
 from pathlib import Path
 
 HERE = Path(__file__).resolve().parent
+PACKAGE_DATA = HERE.parent / "clvmodel" / "datasets"
 
 TRANSACTIONS_HEADER = "customer_id,date,quantity,amount"
 SUMMARY_HEADER = "customer_id,frequency,recency,T,monetary_value"
@@ -73,7 +75,9 @@ def gzip_bytes(text: str) -> bytes:
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--out", type=Path, default=HERE, help="output folder (default: data/)")
+    parser.add_argument(
+        "--out", type=Path, default=PACKAGE_DATA, help="output folder (default: clvmodel/datasets/)"
+    )
     parser.add_argument("--source", type=Path, default=None, help="lifetimes datasets folder")
     args = parser.parse_args(argv)
     source = args.source or lifetimes_datasets()
@@ -87,7 +91,9 @@ def main(argv: list[str] | None = None) -> int:
         encoding="ascii",
         newline="\n",
     )
-    for path in (transactions, summary):
+    donations = args.out / "donations.csv"
+    donations.write_bytes((source / "donations.csv").read_bytes())
+    for path in (transactions, summary, donations):
         print(f"wrote {path} ({path.stat().st_size:,} bytes)")
     return 0
 

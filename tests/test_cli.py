@@ -154,7 +154,7 @@ def test_run_accounts_for_every_row(tmp_path) -> None:
     assert sorted(rejects["reason"]) == sorted(
         ["missing customer id", "unparseable date", "non-numeric amount"]
     )
-    scores = pd.read_csv(out_dir / "scores.csv", dtype={"customer_id": str})
+    scores = pd.read_parquet(out_dir / "scores.parquet")  # the default format
     assert len(scores) == 40 and scores["customer_id"].str.startswith("0").all()
     assert (out_dir / "models" / "bgnbd.json").exists()
     assert (out_dir / "models" / "gamma-gamma.json").exists()
@@ -162,10 +162,13 @@ def test_run_accounts_for_every_row(tmp_path) -> None:
     assert "clvmodel run: warning (HessianWarning)" in err
 
 
-def test_demo_runs_on_the_bundled_data(tmp_path) -> None:
-    code, _, err = run("demo", "--out", tmp_path / "demo")
+def test_demo_runs_on_the_bundled_data(tmp_path, monkeypatch) -> None:
+    monkeypatch.chdir(tmp_path)
+    code, _, err = run("demo", "--out", "demo")
     assert code == ExitStatus.OK, err
+    assert f"run written to {(tmp_path / 'demo').resolve()}" in err  # absolute, not "demo"
     meta = json.loads((tmp_path / "demo" / "run.json").read_text())
+    assert meta["config"]["currency"] == "USD"
     assert meta["n_customers"] == 23570
     assert meta["ledger"]["input_rows"] == 69659
     metrics = json.loads((tmp_path / "demo" / "metrics.json").read_text())

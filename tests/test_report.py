@@ -192,6 +192,7 @@ def test_write_figures(run_dir: Path) -> None:
         "clv_distribution",
         "clv_gains",
         "clv_deciles",
+        "value_risk",
     } == names
     for path in paths:
         assert path.parent == run_dir / "figures" and path.suffix == ".png"
@@ -227,7 +228,7 @@ def test_report_pages_are_rendered(run_dir: Path, tmp_path: Path) -> None:
     pdf = render_report(run_dir)
     assert pdf == run_dir / "report.pdf"
     pages = _pdf_pages(pdf, tmp_path)
-    assert len(pages) == len(PAGES) == 7
+    assert len(pages) == len(PAGES) == 8
     for page in pages:
         assert ink(page) > 0.02, f"{page.name} is blank"
     text = _pdf_text(pdf)
@@ -243,6 +244,8 @@ def test_report_pages_are_rendered(run_dir: Path, tmp_path: Path) -> None:
         "Std. error",
         "Top 12 customers",
         "Value tiers",
+        "Whom to act on",
+        "Win-back list",
         "Gini",
     ):
         assert expected in text, expected
@@ -256,7 +259,7 @@ def test_report_pages_are_rendered(run_dir: Path, tmp_path: Path) -> None:
 def test_report_without_holdout_says_so(run_dir_no_holdout: Path, tmp_path: Path) -> None:
     pdf = render_report(run_dir_no_holdout)
     pages = _pdf_pages(pdf, tmp_path)
-    assert len(pages) == 7 and all(ink(p) > 0.02 for p in pages)
+    assert len(pages) == 8 and all(ink(p) > 0.02 for p in pages)
     text = _pdf_text(pdf)
     assert "No holdout period" in text
     assert "not validated" in text

@@ -1,7 +1,119 @@
-"""Where the RFM summary runs.
+"""Where the RFM summary runs, and what the pipeline asks of an engine.
 
 :mod:`clvmodel.engines.sql` holds the one definition of the summary as SQL text, with the
 few engine-specific spellings behind a :class:`~clvmodel.engines.sql.Dialect`;
 :mod:`clvmodel.engines.duckdb` runs it in an in-memory DuckDB connection on DataFrames, CSV
-and Parquet files. Users call :func:`clvmodel.data.rfm_summary`, not the engines.
+and Parquet files; :mod:`clvmodel.engines.spark` runs it in Spark (``RunConfig.engine =
+"spark"``, ``clvmodel run --engine spark``; Python API in :mod:`clvmodel.spark`). Users call
+:func:`clvmodel.data.rfm_summary` or :func:`clvmodel.spark.summarise`, not the engines.
+
+The engine seam
+---------------
+:func:`clvmodel.pipeline.run_pipeline` talks to an engine only through
+:class:`SummaryEngine`. An engine answers three questions, and never hands the pipeline a
+per-transaction or (apart from batches) a per-customer table:
+
+1. **The summary with its ledger**: :meth:`~SummaryEngine.bounds`,
+   :meth:`~SummaryEngine.row_counts` and :meth:`~SummaryEngine.rejects` account for every
+   input row (``input = used + rejected``); :meth:`~SummaryEngine.build_summary` builds a
+   named summary inside the engine (``"full"``: the whole log to the observation end;
+   ``"calibration"``: to the calibration end, with holdout columns) and
+   :meth:`~SummaryEngine.write_summary` writes it to a file (Parquet or CSV) without
+   passing through Python. :meth:`~SummaryEngine.tracking` gives the repeat purchases per
+   period.
+2. **The collapsed fit table**: :meth:`~SummaryEngine.fit_table` returns the distinct rows
+   of some columns with the number of customers on each (what every fit uses).
+3. **Batches to score**: :meth:`~SummaryEngine.summary_batches` yields the summary as
+   Arrow record batches in customer order; the pipeline scores each batch with pure numpy
+   and streams the scores to a file, so memory is set by the batch size.
+
+The summary tables have the columns of :func:`clvmodel.engines.sql.summary_sql`
+(``customer_id``, ``frequency`` BIGINT, ``recency``, ``T``, ``monetary_value`` DOUBLE, and
+with a calibration end ``frequency_holdout``, ``monetary_value_holdout``,
+``duration_holdout``). An engine is a context manager; ``close`` frees its resources.
 """
+
+from __future__ import annotations
+
+import datetime as _dt
+import os
+from collections.abc import Iterator, Sequence
+from typing import Any, Protocol
+
+import numpy as np
+import pandas as pd
+
+#: DuckDB's memory limit when none is given: the summary spills to disk beyond it.
+DEFAULT_MEMORY_LIMIT = "1GB"
+#: Threads of the engine when none is given (this project targets 2-core machines).
+DEFAULT_THREADS = 2
+
+
+class SummaryEngine(Protocol):
+    """What :func:`clvmodel.pipeline.run_pipeline` needs from an engine (see module doc).
+
+    :class:`clvmodel.engines.duckdb.DuckDBSummaryEngine` is the reference implementation;
+    its docstrings give each method's exact contract.
+    """
+
+    def bounds(self) -> Any:
+        """``input_rows``, ``valid_rows``, ``first_date`` and ``last_date`` (valid rows)."""
+        ...
+
+    def row_counts(self, observation_end: _dt.date) -> dict[str | None, int]:
+        """Input rows by reject reason; the key ``None`` counts the used rows."""
+        ...
+
+    def rejects(self, observation_end: _dt.date) -> pd.DataFrame:
+        """Rejected rows: ``row``, the id/date/amount columns as text, ``reason``."""
+        ...
+
+    def build_summary(
+        self,
+        name: str,
+        *,
+        observation_end: _dt.date,
+        calibration_end: _dt.date | None,
+        unit_days: float,
+    ) -> dict[str, int]:
+        """Build summary ``name``; return ``customers``, ``excluded_customers``,
+        ``n_transactions``."""
+        ...
+
+    def summary_columns(self, name: str) -> list[str]:
+        """Column names of summary ``name``, ``customer_id`` first."""
+        ...
+
+    def write_summary(
+        self, name: str, path: str | os.PathLike[str], *, metadata: dict[str, str] | None = None
+    ) -> int:
+        """Write summary ``name`` to ``path`` (``.csv`` or Parquet); return its rows."""
+        ...
+
+    def fit_table(
+        self, name: str, columns: Sequence[str], *, where: str | None = None
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Distinct rows of ``columns`` (float arrays by name) and their customer counts."""
+        ...
+
+    def summary_batches(
+        self, name: str, columns: Sequence[str] | None = None, *, batch_rows: int = 500_000
+    ) -> Iterator[Any]:
+        """Summary ``name`` as ``pyarrow.RecordBatch`` es of up to ``batch_rows`` rows."""
+        ...
+
+    def tracking(
+        self,
+        *,
+        observation_end: _dt.date,
+        calibration_end: _dt.date | None,
+        first_date: _dt.date,
+        unit_days: float,
+        name: str = "main",
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Repeat occasions per period: (0-based period, count) arrays."""
+        ...
+
+    def close(self) -> None:
+        """Free the engine's resources."""
+        ...

@@ -8,12 +8,21 @@ Inputs reach the same queries three ways:
 - a pandas DataFrame, registered in the connection without copying the data.
 
 Everything row-by-row happens inside DuckDB; Python only sees the per-customer result, the
-rejected rows and a handful of counts.
+rejected rows and a handful of counts. The connection runs with a memory limit, a thread
+count and its own temporary folder: beyond the limit DuckDB spills to disk, so a summary of
+any size fits in bounded memory. The pipeline reads the summary back in Arrow record
+batches (:meth:`DuckDBSummaryEngine.summary_batches`) or collapsed to distinct rows with
+counts (:meth:`DuckDBSummaryEngine.fit_table`), and DuckDB writes the summary file itself
+(:meth:`DuckDBSummaryEngine.write_summary`).
 """
 
 from __future__ import annotations
 
 import datetime as _dt
+import os
+import shutil
+import tempfile
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -21,13 +30,15 @@ from typing import Any
 import duckdb
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ..exceptions import InputError, MissingColumnError
 from ..validation import require_columns
-from . import sql
+from . import DEFAULT_MEMORY_LIMIT, DEFAULT_THREADS, sql
 from .sql import DUCKDB, ColumnKind, SourceSpec
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
+
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
 _TEMPORAL_TYPES = {
@@ -105,6 +116,11 @@ class DuckDBSummaryEngine:
         Column name of the amount; ``None`` for none.
     date_format : str, optional
         strptime format of text dates; ``None`` for ISO 8601.
+    memory_limit : str
+        DuckDB's ``memory_limit`` (e.g. ``"1GB"``); work beyond it spills to a temporary
+        folder, removed on close.
+    threads : int
+        DuckDB's ``threads``.
     """
 
     dialect = DUCKDB
@@ -117,11 +133,19 @@ class DuckDBSummaryEngine:
         date_col: str,
         amount_col: str | None,
         date_format: str | None,
+        memory_limit: str = DEFAULT_MEMORY_LIMIT,
+        threads: int = DEFAULT_THREADS,
     ) -> None:
         self.columns = tuple(c for c in (customer_col, date_col, amount_col) if c is not None)
         self.has_amount = amount_col is not None
+        self._spill = tempfile.mkdtemp(prefix="clvmodel-duckdb-")
         self.con = duckdb.connect(":memory:")
+        self._summaries: dict[str, bool] = {}  # summary tables built: name -> has holdout
         try:
+            self.con.execute(f"SET memory_limit = {self.dialect.literal(str(memory_limit))}")
+            self.con.execute(f"SET threads = {int(threads)}")
+            self.con.execute(f"SET temp_directory = {self.dialect.literal(self._spill)}")
+            self.con.execute("SET enable_progress_bar = false")  # stages report progress
             self.con.execute("SET TimeZone = 'UTC'")
             self.con.execute("SET preserve_insertion_order = true")  # CSV row numbers
             if isinstance(data, pd.DataFrame):
@@ -140,7 +164,7 @@ class DuckDBSummaryEngine:
                 "CREATE TEMP TABLE clv_rows AS " + sql.rows_sql("clv_source", self.spec)
             )
         except BaseException:
-            self.con.close()
+            self.close()
             raise
         self._final_for: _dt.date | None = None
 
@@ -212,8 +236,9 @@ class DuckDBSummaryEngine:
     # -- queries ---------------------------------------------------------------------------
 
     def close(self) -> None:
-        """Close the connection."""
+        """Close the connection and remove its temporary folder."""
         self.con.close()
+        shutil.rmtree(self._spill, ignore_errors=True)
 
     def __enter__(self) -> DuckDBSummaryEngine:
         return self
@@ -245,6 +270,62 @@ class DuckDBSummaryEngine:
         query = sql.rejects_sql("clv_source", self._final(observation_end), self.columns)
         return self.con.execute(query).df()
 
+    def build_summary(
+        self,
+        name: str,
+        *,
+        observation_end: _dt.date,
+        calibration_end: _dt.date | None,
+        unit_days: float,
+    ) -> dict[str, int]:
+        """Build the summary table ``name`` (ordered by customer id) inside the connection.
+
+        ``calibration_end=None`` summarises the whole log to the observation end; otherwise
+        the calibration period, with holdout columns. Returns ``customers`` (with a used
+        row), ``excluded_customers`` (first occasion after the calibration end) and
+        ``n_transactions`` (occasions of the customers kept).
+        """
+        end = calibration_end or observation_end
+        if not self._summaries:  # occasions do not depend on the split
+            self.con.execute(
+                "CREATE OR REPLACE TEMP TABLE clv_occasions AS "
+                + sql.occasions_sql(self._final(observation_end), has_amount=self.has_amount)
+            )
+        customers = f"clv_customers_{name}"
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {customers} AS "
+            + sql.customers_sql("clv_occasions", end, has_amount=self.has_amount)
+        )
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE clv_summary_{name} AS "
+            + sql.summary_sql(
+                customers,
+                unit_days=unit_days,
+                observation_end=observation_end,
+                calibration_end=calibration_end,
+                has_amount=self.has_amount,
+            )
+        )
+        self._summaries[name] = calibration_end is not None
+        n, excluded, occasions = self.con.execute(  # type: ignore[misc]
+            sql.stats_sql(customers, end)
+        ).fetchone()
+        return {
+            "customers": int(n),
+            "excluded_customers": int(excluded or 0),
+            "n_transactions": int(occasions or 0),
+        }
+
+    def _summary_table(self, name: str) -> str:
+        if name not in self._summaries:
+            raise AssertionError(f"Summary {name!r} was not built (call build_summary first).")
+        return f"clv_summary_{name}"
+
+    def summary_columns(self, name: str) -> list[str]:
+        """Column names of summary ``name``, ``customer_id`` first."""
+        rows = self.con.execute(f"DESCRIBE {self._summary_table(name)}").fetchall()
+        return [row[0] for row in rows]
+
     def summary(
         self,
         *,
@@ -253,33 +334,71 @@ class DuckDBSummaryEngine:
         unit_days: float,
     ) -> tuple[pd.DataFrame, dict[str, int]]:
         """The summary (``customer_id`` a column, ordered) and customer counts."""
-        end = calibration_end or observation_end
-        self.con.execute(
-            "CREATE OR REPLACE TEMP TABLE clv_occasions AS "
-            + sql.occasions_sql(self._final(observation_end), has_amount=self.has_amount)
+        stats = self.build_summary(
+            "main",
+            observation_end=observation_end,
+            calibration_end=calibration_end,
+            unit_days=unit_days,
         )
-        self.con.execute(
-            "CREATE OR REPLACE TEMP TABLE clv_customers AS "
-            + sql.customers_sql("clv_occasions", end, has_amount=self.has_amount)
-        )
-        frame = self.con.execute(
-            sql.summary_sql(
-                "clv_customers",
-                unit_days=unit_days,
-                observation_end=observation_end,
-                calibration_end=calibration_end,
-                has_amount=self.has_amount,
-            )
-        ).df()
-        customers, excluded, occasions = self.con.execute(  # type: ignore[misc]
-            sql.stats_sql("clv_customers", end)
-        ).fetchone()
-        stats = {
-            "customers": int(customers),
-            "excluded_customers": int(excluded or 0),
-            "n_transactions": int(occasions or 0),
-        }
+        frame = self.con.execute(f"SELECT * FROM {self._summary_table('main')}").df()
         return frame, stats
+
+    def write_summary(
+        self, name: str, path: str | os.PathLike[str], *, metadata: dict[str, str] | None = None
+    ) -> int:
+        """Write summary ``name`` to ``path`` (Parquet, or CSV for ``.csv``) by DuckDB itself,
+        streaming, with ``metadata`` as Parquet key-value metadata; return its row count.
+
+        ``path`` is written as given: write to a temporary name and rename for atomicity.
+        """
+        table = self._summary_table(name)
+        lit = self.dialect.literal(str(path))
+        if str(path).lower().endswith(".csv"):
+            options = "FORMAT CSV, HEADER true"
+        else:
+            options = "FORMAT PARQUET, COMPRESSION snappy, ROW_GROUP_SIZE 1000000"
+            if metadata:
+                pairs = ", ".join(
+                    f"{self.dialect.literal(k)}: {self.dialect.literal(v)}"
+                    for k, v in metadata.items()
+                )
+                options += f", KV_METADATA {{{pairs}}}"
+        self.con.execute(f"COPY (SELECT * FROM {table}) TO {lit} ({options})")
+        (n,) = self.con.execute(f"SELECT COUNT(*) FROM {table}").fetchone()  # type: ignore[misc]
+        return int(n)
+
+    def fit_table(
+        self, name: str, columns: Sequence[str], *, where: str | None = None
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Distinct rows of ``columns`` of summary ``name`` and how many customers each has.
+
+        What a fit needs: the models collapse identical rows into weights anyway, and here
+        the collapse happens in the engine, so only the distinct rows reach Python.
+        ``where`` is an optional SQL condition on the summary's columns.
+        """
+        q = self.dialect.quote
+        cols = ", ".join(q(c) for c in columns)
+        cond = f" WHERE {where}" if where else ""
+        query = (
+            f"SELECT {cols}, COUNT(*) AS clv_weight FROM {self._summary_table(name)}{cond} "
+            f"GROUP BY ALL ORDER BY {cols}"
+        )
+        arrays = self.con.execute(query).fetchnumpy()
+        weights = np.asarray(arrays.pop("clv_weight"), dtype=np.float64)
+        return {c: np.asarray(arrays[c], dtype=np.float64) for c in columns}, weights
+
+    def summary_batches(
+        self, name: str, columns: Sequence[str] | None = None, *, batch_rows: int = 500_000
+    ) -> Iterator[pa.RecordBatch]:
+        """Summary ``name`` in Arrow record batches of up to ``batch_rows`` rows, in order."""
+        q = self.dialect.quote
+        cols = ", ".join(q(c) for c in columns) if columns else "*"
+        reader = self.con.sql(f"SELECT {cols} FROM {self._summary_table(name)}").to_arrow_reader(
+            batch_rows
+        )
+        for batch in reader:
+            if batch.num_rows:
+                yield batch
 
     def tracking(
         self,
@@ -288,14 +407,16 @@ class DuckDBSummaryEngine:
         calibration_end: _dt.date | None,
         first_date: _dt.date,
         unit_days: float,
+        name: str = "main",
     ) -> tuple[np.ndarray, np.ndarray]:
         """Repeat occasions per period since ``first_date``: (0-based period, count) arrays.
 
-        Call after :meth:`summary` with the same dates (it reads its tables).
+        Call after :meth:`summary` or :meth:`build_summary` with the same dates (it reads
+        their tables); ``name`` is the summary whose customers count.
         """
         query = sql.tracking_sql(
             "clv_occasions",
-            "clv_customers",
+            f"clv_customers_{name}",
             first_date=first_date,
             end=calibration_end or observation_end,
             unit_days=unit_days,

@@ -109,6 +109,10 @@ class Dialect:
         """Whole days from ``start`` to ``end`` (two DATE expressions)."""
         return f"date_diff('day', {start}, {end})"
 
+    def min_by(self, value: str, key: str) -> str:
+        """``value`` of the row with the smallest ``key`` in a group (DuckDB and Spark 3)."""
+        return f"min_by({value}, {key})"
+
     def is_finite(self, expr: str) -> str:
         """TRUE for a finite double (not NaN, not +/-infinity)."""
         return f"isfinite({expr})"
@@ -427,34 +431,36 @@ def customers_sql(
     before ``calibration_end``), ``frequency_holdout`` (occasions after
     ``calibration_end``), ``n_occasions``, and with an amount column ``repeat_amount`` and
     ``holdout_amount`` (summed amounts of those occasions). Without a calibration split pass
-    the observation end as ``calibration_end``.
+    the observation end as ``calibration_end``. The repeat figures are those of customers
+    whose first occasion is on or before ``calibration_end`` (the others are left out of
+    the summary): all their occasions up to it, less the first one.
+
+    One aggregation, no join: the first occasion's amount is ``min_by(amount, txn_date)``
+    (one occasion per customer and day), subtracted exactly in :data:`EXACT_TYPE`.
     """
     cal = d.date_literal(calibration_end)
     zero = f"CAST(0 AS {EXACT_TYPE})"
-    repeat = f"o.txn_date > f.first_date AND o.txn_date <= {cal}"
+    upto = f"txn_date <= {cal}"
+    kept = f"MIN(txn_date) <= {cal}"
     amounts = (
         f"""
-  SUM(CASE WHEN {repeat} THEN o.amount ELSE {zero} END) AS repeat_amount,
-  SUM(CASE WHEN o.txn_date > {cal} THEN o.amount ELSE {zero} END) AS holdout_amount,"""
+  CASE WHEN {kept}
+    THEN SUM(CASE WHEN {upto} THEN amount ELSE {zero} END) - {d.min_by("amount", "txn_date")}
+    ELSE {zero} END AS repeat_amount,
+  SUM(CASE WHEN txn_date > {cal} THEN amount ELSE {zero} END) AS holdout_amount,"""
         if has_amount
         else ""
     )
     return f"""
-WITH firsts AS (
-  SELECT customer_id, MIN(txn_date) AS first_date
-  FROM {occasions}
-  GROUP BY customer_id
-)
 SELECT
-  o.customer_id AS customer_id,
-  MIN(f.first_date) AS first_date,
-  MAX(CASE WHEN o.txn_date <= {cal} THEN o.txn_date END) AS last_date,
-  SUM(CASE WHEN {repeat} THEN 1 ELSE 0 END) AS frequency,
-  SUM(CASE WHEN o.txn_date > {cal} THEN 1 ELSE 0 END) AS frequency_holdout,{amounts}
+  customer_id,
+  MIN(txn_date) AS first_date,
+  MAX(CASE WHEN {upto} THEN txn_date END) AS last_date,
+  CASE WHEN {kept} THEN SUM(CASE WHEN {upto} THEN 1 ELSE 0 END) - 1 ELSE 0 END AS frequency,
+  SUM(CASE WHEN txn_date > {cal} THEN 1 ELSE 0 END) AS frequency_holdout,{amounts}
   COUNT(*) AS n_occasions
-FROM {occasions} AS o
-JOIN firsts AS f ON o.customer_id = f.customer_id
-GROUP BY o.customer_id
+FROM {occasions}
+GROUP BY customer_id
 """
 
 

@@ -10,7 +10,7 @@ the numerical Hessian polishes the optimum, and the inverse Hessian gives standa
 from __future__ import annotations
 
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, ClassVar, Protocol, Self
 
@@ -56,22 +56,38 @@ def collapse_rows(columns: Sequence[Array], weights: Array) -> tuple[tuple[Array
     """
     cols = [np.asarray(c, dtype=np.float64) for c in columns]
     n = len(cols[0])
+    grouped = group_rows(cols)
+    if grouped is None:  # the combined key could overflow: group by sorting instead
+        return _collapse_sorted(cols, weights)
+    group, first = grouped
+    n_groups = len(first)
+    if n_groups > 0.8 * n:
+        return tuple(cols), weights
+    w = np.bincount(group, weights=np.asarray(weights, dtype=np.float64), minlength=n_groups)
+    return tuple(c[first] for c in cols), w
+
+
+def group_rows(columns: Sequence[Array]) -> tuple[NDArray[np.intp], NDArray[np.intp]] | None:
+    """Group identical rows: ``(group, first)`` with ``group[i]`` the group of row ``i``
+    (numbered in order of first appearance) and ``first[g]`` the first row of group ``g``.
+
+    Each column is factorised and the codes combined into one key, which is factorised in
+    turn (hashing, no sort). ``None`` when the combined key could overflow 64 bits.
+    """
+    n = len(columns[0])
     codes = np.zeros(n, dtype=np.int64)
     span = 1
-    for c in cols:
-        col_codes, uniques = pd.factorize(c)
+    for c in columns:
+        col_codes, uniques = pd.factorize(np.asarray(c))
         span *= max(len(uniques), 1)
-        if span >= 2**62:  # the combined key could overflow: group by sorting instead
-            return _collapse_sorted(cols, weights)
+        if span >= 2**62:
+            return None
         codes = codes * len(uniques) + col_codes
     group, _ = pd.factorize(codes)
     n_groups = int(group.max()) + 1 if n else 0
-    if n_groups > 0.8 * n:
-        return tuple(cols), weights
     first = np.empty(n_groups, dtype=np.intp)
     first[group[::-1]] = np.arange(n - 1, -1, -1)
-    w = np.bincount(group, weights=np.asarray(weights, dtype=np.float64), minlength=n_groups)
-    return tuple(c[first] for c in cols), w
+    return group.astype(np.intp, copy=False), first
 
 
 def _collapse_sorted(cols: list[Array], weights: Array) -> tuple[tuple[Array, ...], Array]:
@@ -438,6 +454,46 @@ def maximize_likelihood(
     )
 
 
+#: What predictions accept: a summary frame, or a dict of columns (arrays or scalars).
+CustomerData = pd.DataFrame | Mapping[str, Any] | None
+
+
+def as_frame(data: Mapping[str, Any]) -> pd.DataFrame:
+    """A dict of columns (arrays, or scalars for one customer) as a summary frame."""
+    columns = {k: np.atleast_1d(np.asarray(v)) for k, v in data.items()}
+    lengths = {len(v) for v in columns.values()}
+    if len(lengths) > 1:
+        raise InputError(
+            f"The columns of a dict must have one length. Got lengths "
+            f"{ {k: len(v) for k, v in columns.items()} } instead."
+        )
+    return pd.DataFrame(columns)
+
+
+def rename_columns(data: pd.DataFrame, columns: Mapping[str, str] | None) -> pd.DataFrame:
+    """``data`` with its columns renamed to the model's (``{model name: data name}``).
+
+    A renamed copy (the caller's frame is not modified), with the same ``attrs``.
+    """
+    if not columns:
+        return data
+    missing = [v for v in columns.values() if v not in data.columns]
+    if missing:
+        raise InputError(
+            f"The 'columns' mapping names columns the data does not have: {missing}. "
+            f"Columns present: {list(map(str, data.columns))}."
+        )
+    renamed = data.rename(columns={v: k for k, v in columns.items()})
+    renamed.attrs = dict(data.attrs)
+    return renamed
+
+
+def _labelled(values: Array, labels: pd.Index, name: str, one: bool) -> pd.Series | float:
+    if one:
+        return float(np.asarray(values).ravel()[0])
+    return pd.Series(values, index=labels, name=name)
+
+
 class BaseModel:
     """Base of every clvmodel model: settings in ``__init__``, data in :meth:`fit`.
 
@@ -492,6 +548,7 @@ class BaseModel:
         *,
         weights: str | Sequence[float] | Array | None = None,
         time_unit: str | None = None,
+        columns: Mapping[str, str] | None = None,
     ) -> Self:
         """Estimate the parameters by maximum likelihood.
 
@@ -507,6 +564,10 @@ class BaseModel:
         time_unit : str, optional
             Unit of the data (``"D"``, ``"W"``, ``"M"``, ``"Y"``); read from
             ``data.attrs["time_unit"]`` when not given.
+        columns : mapping, optional
+            The model's column names to the data's, for data named otherwise, e.g.
+            lifetimes' calibration summary: ``{"frequency": "frequency_cal", "recency":
+            "recency_cal", "T": "T_cal"}``. ``data`` is not modified.
 
         Returns
         -------
@@ -515,7 +576,10 @@ class BaseModel:
         if not isinstance(data, pd.DataFrame) and type(data).__module__.startswith("pyspark"):
             from ..engines.spark.fit import fit_spark  # a Spark summary: collapsed in Spark
 
+            if columns:
+                data = data.withColumnsRenamed({v: k for k, v in columns.items()})
             return fit_spark(self, data, weights=weights, time_unit=time_unit)
+        data = rename_columns(data, columns)
         unit = time_unit if time_unit is not None else data.attrs.get("time_unit")
         unit = check_unit(unit, "time_unit") if unit is not None else None
         w = resolve_weights(data, weights)
@@ -565,6 +629,8 @@ class BaseModel:
         from ..validation import check_rfm, numeric_column
 
         cols = tuple(columns or self.columns)
+        if isinstance(data, Mapping):
+            data = as_frame(data)
         require_columns(data, cols)
         labels = customer_index(data)
         arrays = tuple(numeric_column(data, c, labels) for c in cols)
@@ -578,6 +644,26 @@ class BaseModel:
                 named.get("monetary_value"),
             )
         return arrays, labels
+
+    def _customer_arrays(
+        self, data: CustomerData, values: Mapping[str, Any]
+    ) -> tuple[tuple[Array, ...], pd.Index, bool]:
+        """Arrays and labels of ``data`` or of one customer given as scalars; and whether the
+        input was one customer (a dict of scalars or keywords), whose result is a float."""
+        if data is not None and values:
+            raise InputError(
+                f"Give the customers as data or as keyword columns, not both. Got data and "
+                f"{sorted(values)}."
+            )
+        source: Any = dict(values) if data is None else data
+        if data is None and not values:
+            raise InputError(
+                f"Give the customers: a summary frame, a dict or keywords "
+                f"{', '.join(f'{c}=...' for c in self.columns)}."
+            )
+        one = isinstance(source, Mapping) and all(np.ndim(v) == 0 for v in source.values())
+        arrays, labels = self._arrays(source)
+        return arrays, labels, one
 
     # ---------------------------------------------------------- fitted state
     def _check_fitted(self) -> None:
@@ -635,6 +721,12 @@ class BaseModel:
             f"{n}={v:.4g}" for n, v in zip(self.param_names, self.result_.params, strict=True)
         )
         return f"{type(self).__name__}({inner}, log_likelihood={self.result_.log_likelihood:.2f})"
+
+    def _repr_html_(self) -> str:
+        """Notebook display: estimates, standard errors, intervals and fit statistics."""
+        from ..display import model_html
+
+        return model_html(self)
 
     # ------------------------------------------------------------ files
     def to_dict(self) -> dict[str, Any]:
@@ -709,44 +801,135 @@ class PurchaseModel(BaseModel):
     _p_alive_fn: ClassVar[Callable[..., Array]]
     _expected_purchases_fn: ClassVar[Callable[..., Array]]
 
+    #: True when ``E[X(T, T+t) | x, t_x, T] = P(alive | x, t_x, T) g(t; x, T)``: the expected
+    #: purchases of a live customer do not depend on ``t_x`` (BG/NBD, MBG/NBD, Pareto/NBD).
+    #: Multi-horizon predictions then evaluate ``g`` once per distinct ``(x, T)``.
+    _alive_factorises: ClassVar[bool] = False
+
     def _expected_purchases(self, arrays: tuple[Array, ...], t: float) -> Array:
         return type(self)._expected_purchases_fn(self._params(), t, *arrays)
+
+    def _horizon_sums(
+        self, arrays: tuple[Array, ...], times: Sequence[float], factors: Sequence[float]
+    ) -> tuple[Array, Array]:
+        """``Σ_k f_k (E[X(t_k)] - E[X(t_{k-1})])`` per row, and ``E[X(t_K)]``.
+
+        ``times`` are increasing horizons ``t_1 < ... < t_K`` (``t_0 = 0``) and ``factors``
+        their weights (discount factors). The predictions are computed once per distinct
+        row and scattered back; with :attr:`_alive_factorises`, once per distinct
+        ``(x, T)``: ``g(t; x, T)`` is ``E[X(t)] / P(alive)`` at ``t_x = T`` (where P(alive)
+        is largest), and every row gets its own ``P(alive)`` times the sums of ``g``. So a
+        52-step CLV of a million customers costs 52 evaluations on a few thousand rows.
+        """
+        times = [float(t) for t in times]
+        factors = [float(f) for f in factors]
+        if len(times) != len(factors):
+            raise InputError("_horizon_sums needs one factor per horizon.")
+        if self._alive_factorises and len(arrays) == 3:
+            x, _, T = arrays
+            grouped = group_rows((x, T))
+            if grouped is not None:
+                group, first = grouped
+                key = (x[first], T[first], T[first])
+                ref_alive = self._p_alive(key)
+                if np.all(np.isfinite(ref_alive)) and np.all(ref_alive > 0):
+                    total, last = self._step_sums(key, times, factors, scale=1.0 / ref_alive)
+                    alive = self._p_alive(arrays)
+                    return total[group] * alive, last[group] * alive
+        grouped = group_rows(arrays) if len(arrays[0]) else None
+        if grouped is None or len(grouped[1]) > 0.8 * len(arrays[0]):
+            return self._step_sums(arrays, times, factors)
+        group, first = grouped
+        total, last = self._step_sums(tuple(a[first] for a in arrays), times, factors)
+        return total[group], last[group]
+
+    def _step_sums(
+        self,
+        arrays: tuple[Array, ...],
+        times: Sequence[float],
+        factors: Sequence[float],
+        scale: Array | float = 1.0,
+    ) -> tuple[Array, Array]:
+        total = np.zeros(len(arrays[0]))
+        previous = np.zeros(len(arrays[0]))
+        for t, f in zip(times, factors, strict=True):
+            cumulative = self._expected_purchases(arrays, t) * scale
+            total += (cumulative - previous) * f
+            previous = cumulative
+        return total, previous
 
     def _p_alive(self, arrays: tuple[Array, ...]) -> Array:
         return type(self)._p_alive_fn(self._params(), *arrays)
 
-    def p_alive(self, data: pd.DataFrame) -> pd.Series:
-        """P(alive) of each customer at the end of their observation period."""
-        arrays, labels = self._arrays(data)
-        return pd.Series(self._p_alive(arrays), index=labels, name="p_alive")
+    def p_alive(self, data: CustomerData = None, **values: float) -> pd.Series | float:
+        """P(alive) of each customer at the end of their observation period.
 
-    def expected_purchases(self, data: pd.DataFrame, *, t: float) -> pd.Series:
-        """Expected repeat purchases of each customer in the next ``t`` time units."""
+        ``data`` is a summary frame (a Series by customer id is returned), a dict of columns,
+        or the columns of one customer as keywords (``frequency=2, recency=30, T=40``) or a
+        dict of scalars, for which a float is returned.
+        """
+        arrays, labels, one = self._customer_arrays(data, values)
+        return _labelled(self._p_alive(arrays), labels, "p_alive", one)
+
+    def expected_purchases(
+        self, data: CustomerData = None, *, t: float, **values: float
+    ) -> pd.Series | float:
+        """Expected repeat purchases of each customer in the next ``t`` time units.
+
+        ``data`` as for :meth:`p_alive`.
+        """
         if not np.isscalar(t) or not float(t) >= 0:
             raise InputError(f"The 't' parameter must be a number >= 0. Got {t!r} instead.")
-        arrays, labels = self._arrays(data)
-        return pd.Series(
-            self._expected_purchases(arrays, float(t)), index=labels, name="expected_purchases"
+        arrays, labels, one = self._customer_arrays(data, values)
+        return _labelled(
+            self._expected_purchases(arrays, float(t)), labels, "expected_purchases", one
         )
 
 
 class NewCustomerPredictions:
     """Closed-form predictions for a customer just acquired (continuous-time models).
 
-    A model declares ``_expected_new_fn(params, t)`` and ``_probability_fn(params, t, n)``.
+    A model declares ``_expected_new_fn(params, t)`` and ``_probability_fn(params, t, n)``,
+    and may declare ``_conditional_probability_fn(params, t, n, *arrays)`` for
+    ``P(X(T, T+t) = n | history)``.
     """
 
     _expected_new_fn: ClassVar[Callable[..., Array]]
     _probability_fn: ClassVar[Callable[..., Array]]
     _params: Callable[[], Array]
+    _customer_arrays: Callable[..., tuple[tuple[Array, ...], pd.Index, bool]]
 
     def expected_purchases_new_customer(self, t: ArrayLike) -> Array:
         """Expected repeat purchases in ``(0, t]`` of a customer acquired at 0."""
         return type(self)._expected_new_fn(self._params(), t)
 
-    def probability_of_purchases(self, *, t: ArrayLike, n: ArrayLike) -> Array:
-        """P(X(t) = n): probability that a new customer makes ``n`` repeat purchases by ``t``."""
-        return type(self)._probability_fn(self._params(), t, n)
+    def probability_of_purchases(
+        self, data: CustomerData = None, *, t: ArrayLike, n: ArrayLike, **values: float
+    ) -> Array | pd.Series | float:
+        """P(X(t) = n): probability of ``n`` repeat purchases in the next ``t`` time units.
+
+        Without ``data``: of a customer just acquired (``t`` and ``n`` broadcast; an array).
+        With ``data`` (a summary, a dict, or one customer's columns as keywords): of each
+        customer given their history, ``P(X(T, T+t) = n | x, t_x, T)`` (a Series by
+        customer id, or a float for one customer), for models that declare the conditional
+        distribution (BG/NBD, MBG/NBD).
+        """
+        if data is None and not values:
+            return type(self)._probability_fn(self._params(), t, n)
+        conditional = getattr(type(self), "_conditional_probability_fn", None)
+        if conditional is None:
+            raise InputError(
+                f"{type(self).__name__} has no conditional P(X(t) = n | history); call "
+                f"probability_of_purchases(t=, n=) for a new customer."
+            )
+        if not np.isscalar(t) or not np.isscalar(n) or not float(t) >= 0 or not float(n) >= 0:
+            raise InputError(
+                f"The 't' and 'n' parameters must be numbers >= 0 for customers with a history. "
+                f"Got t={t!r}, n={n!r} instead."
+            )
+        arrays, labels, one = self._customer_arrays(data, values)
+        p = conditional(self._params(), float(t), float(int(n)), *arrays)
+        return _labelled(p, labels, "probability_of_purchases", one)
 
 
 def repeat_purchase_rate(arrays: tuple[Array, ...], weights: Array) -> float:

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import numpy as np
 from numpy.typing import ArrayLike
-from scipy.special import betaln, expit, gammaln, hyp2f1
+from scipy.special import betainc, betaln, expit, gammaln, hyp2f1
 
 from ..likelihoods import bgnbd_loglik
 from .base import Array, NewCustomerPredictions, PurchaseModel, repeat_purchase_rate
@@ -90,6 +90,64 @@ def probability_of_purchases(params: Array, t: ArrayLike, n: ArrayLike) -> Array
     return out
 
 
+def future_purchase_probability(
+    r_post: Array, alpha_post: Array, a: float, b_post: Array, t: float, n: float
+) -> Array:
+    """P(X(t) = n) of a customer alive now, with posterior λ ~ Gamma(r_post, alpha_post) and
+    dropout probability p ~ Beta(a, b_post) after each purchase::
+
+        n = 0:  NB(0)
+        n > 0:  B(a+1, b_post+n-1)/B(a, b_post) P(NB >= n) + B(a, b_post+n)/B(a, b_post) NB(n)
+
+    with NB the negative binomial count of purchases in ``t`` at rate λ, ``NB(n) =
+    Γ(r+n)/(Γ(r) n!) (α/(α+t))^r (t/(α+t))^n``: the customer dies at the coin after the
+    ``n``-th purchase having had time for at least ``n``, or survives ``n`` coins and makes
+    exactly ``n``. The tail is the regularised incomplete beta ``I_{t/(α+t)}(n, r)``. Shared
+    by BG/NBD and MBG/NBD, which differ only in the posterior ``b_post``.
+    """
+    with np.errstate(divide="ignore"):
+        log_nb = (
+            gammaln(r_post + n)
+            - gammaln(r_post)
+            - gammaln(n + 1.0)
+            + r_post * (np.log(alpha_post) - np.log(alpha_post + t))
+            + n * (np.log(t) - np.log(alpha_post + t))
+        )
+    if t == 0:
+        log_nb = np.full(np.shape(r_post), 0.0 if n == 0 else -np.inf)
+    if n == 0:
+        return np.exp(log_nb)
+    tail = betainc(n, r_post, t / (alpha_post + t))
+    dies = np.exp(betaln(a + 1.0, b_post + n - 1.0) - betaln(a, b_post)) * tail
+    survives = np.exp(betaln(a, b_post + n) - betaln(a, b_post) + log_nb)
+    return dies + survives
+
+
+def conditional_from_alive(
+    alive: Array, params: Array, b_post: Array, t: float, n: float, x: Array, T: Array
+) -> Array:
+    """``P(alive) P(X(t) = n | alive) + (1 - P(alive)) δ(n = 0)``, the posterior of a live
+    customer being λ ~ Gamma(r+x, α+T) and p ~ Beta(a, ``b_post``)."""
+    r, alpha, a, _ = (float(v) for v in params)
+    future = future_purchase_probability(r + x, alpha + T, a, b_post, float(t), float(n))
+    return alive * future + (1.0 - alive) * (n == 0)
+
+
+def conditional_probability_of_purchases(
+    params: Array, t: float, n: float, x: Array, tx: Array, T: Array
+) -> Array:
+    """P(X(T, T+t) = n | x, t_x, T), Fader, Hardie & Lee, "Computing P(alive) and the
+    conditional distribution of purchases" for the BG/NBD::
+
+        P(alive) P(X(t) = n | alive) + (1 - P(alive)) δ(n = 0)
+
+    A live customer's posterior is λ ~ Gamma(r+x, α+T), p ~ Beta(a, b+x) (see
+    :func:`future_purchase_probability`).
+    """
+    b = float(params[3])
+    return conditional_from_alive(p_alive(params, x, tx, T), params, b + x, t, n, x, T)
+
+
 class BetaGeoModel(NewCustomerPredictions, PurchaseModel):
     """BG/NBD purchase model (Fader, Hardie & Lee 2005), fitted by maximum likelihood.
 
@@ -110,8 +168,10 @@ class BetaGeoModel(NewCustomerPredictions, PurchaseModel):
     _loglik = staticmethod(bgnbd_loglik)
     _p_alive_fn = staticmethod(p_alive)
     _expected_purchases_fn = staticmethod(expected_purchases)
+    _alive_factorises = True  # E[X(t)] = P(alive) g(t; x, T), see PurchaseModel
     _expected_new_fn = staticmethod(expected_purchases_new)
     _probability_fn = staticmethod(probability_of_purchases)
+    _conditional_probability_fn = staticmethod(conditional_probability_of_purchases)
 
     def _default_initial(self, arrays: tuple[Array, ...], weights: Array) -> Array:
         return np.array([1.0, 1.0 / repeat_purchase_rate(arrays, weights), 1.0, 1.0])

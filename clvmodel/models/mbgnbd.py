@@ -17,6 +17,7 @@ from scipy.special import betainc, betaln, expit, gammaln
 from ..likelihoods import mbgnbd_loglik
 from ..special import logconcave_integral
 from .base import Array, NewCustomerPredictions, PurchaseModel, repeat_purchase_rate
+from .bgnbd import conditional_from_alive
 
 PARAMS = ("r", "alpha", "a", "b")
 
@@ -135,6 +136,21 @@ def probability_of_purchases(params: Array, t: ArrayLike, n: ArrayLike) -> Array
     return alive + dead
 
 
+def conditional_probability_of_purchases(
+    params: Array, t: float, n: float, x: Array, tx: Array, T: Array
+) -> Array:
+    """P(X(T, T+t) = n | x, t_x, T)::
+
+        P(alive) P(X(t) = n | alive) + (1 - P(alive)) δ(n = 0)
+
+    Given alive at T, the customer has survived ``x + 1`` coins (Batislam et al. 2007), so
+    the posterior is λ ~ Gamma(r+x, α+T), p ~ Beta(a, b+x+1); the future is BG/NBD's (see
+    :func:`clvmodel.models.bgnbd.future_purchase_probability`).
+    """
+    b = float(params[3])
+    return conditional_from_alive(p_alive(params, x, tx, T), params, b + x + 1.0, t, n, x, T)
+
+
 class ModifiedBetaGeoModel(NewCustomerPredictions, PurchaseModel):
     """MBG/NBD purchase model (Batislam, Denizel & Filiztekin 2007), maximum likelihood.
 
@@ -149,8 +165,10 @@ class ModifiedBetaGeoModel(NewCustomerPredictions, PurchaseModel):
     _loglik = staticmethod(mbgnbd_loglik)
     _p_alive_fn = staticmethod(p_alive)
     _expected_purchases_fn = staticmethod(expected_purchases)
+    _alive_factorises = True  # E[X(t)] = P(alive) g(t; x, T), see PurchaseModel
     _expected_new_fn = staticmethod(expected_purchases_new)
     _probability_fn = staticmethod(probability_of_purchases)
+    _conditional_probability_fn = staticmethod(conditional_probability_of_purchases)
 
     def _default_initial(self, arrays: tuple[Array, ...], weights: Array) -> Array:
         return np.array([1.0, 1.0 / repeat_purchase_rate(arrays, weights), 1.0, 1.0])

@@ -176,6 +176,7 @@ class ParetoNBDModel(NewCustomerPredictions, PurchaseModel):
     _loglik = staticmethod(pnbd_loglik)
     _p_alive_fn = staticmethod(p_alive)
     _expected_purchases_fn = staticmethod(expected_purchases)
+    _alive_factorises = True  # E[X(t)] = P(alive) g(t; x, T), see PurchaseModel
     _expected_new_fn = staticmethod(expected_purchases_new)
     _probability_fn = staticmethod(probability_of_purchases)
 

@@ -26,12 +26,15 @@ rejected).
 from __future__ import annotations
 
 import datetime as _dt
+import os
 import uuid
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from ...exceptions import InputError, MissingColumnError
 from .. import sql
@@ -164,6 +167,8 @@ class SparkSummaryEngine:
             self.close()
             raise
         self._final_for: _dt.date | None = None
+        self._occasions: str | None = None
+        self._summaries: dict[str, DataFrame] = {}
 
     # -- loading -------------------------------------------------------------------------
 
@@ -294,6 +299,48 @@ class SparkSummaryEngine:
         block = by_key[np.searchsorted(first, keys, side="right") - 1]
         return offsets[block] + (keys - blocks["first_key"].to_numpy()[block]) + 1
 
+    def build_summary(
+        self,
+        name: str,
+        *,
+        observation_end: _dt.date,
+        calibration_end: _dt.date | None,
+        unit_days: float,
+    ) -> dict[str, int]:
+        """Build (and persist) the summary ``name``; return ``customers``,
+        ``excluded_customers`` and ``n_transactions`` (as the DuckDB engine)."""
+        end = calibration_end or observation_end
+        final = self._final(observation_end)
+        if self._occasions is None:  # occasions do not depend on the split
+            self._occasions = self._table(
+                "occasions", sql.occasions_sql(final, has_amount=self.has_amount, d=SPARK)
+            )
+        customers = self._table(
+            f"customers_{name}",
+            sql.customers_sql(self._occasions, end, has_amount=self.has_amount, d=SPARK),
+        )
+        query = sql.summary_sql(
+            customers,
+            unit_days=unit_days,
+            observation_end=observation_end,
+            calibration_end=calibration_end,
+            has_amount=self.has_amount,
+            d=SPARK,
+        )
+        self._summaries[name] = self.spark.table(self._table(f"summary_{name}", query))
+        n, excluded, occasions = self._one(sql.stats_sql(customers, end, SPARK))
+        return {
+            "customers": int(n),
+            "excluded_customers": int(excluded or 0),
+            "n_transactions": int(occasions or 0),
+        }
+
+    def summary_frame(self, name: str) -> DataFrame:
+        """The summary ``name`` as a Spark DataFrame (ordered by customer id)."""
+        if name not in self._summaries:
+            raise InputError(f"No summary {name!r} was built; call build_summary first.")
+        return self._summaries[name]
+
     def summary(
         self,
         *,
@@ -301,34 +348,78 @@ class SparkSummaryEngine:
         calibration_end: _dt.date | None,
         unit_days: float,
     ) -> tuple[DataFrame, dict[str, int]]:
-        """The summary as a Spark DataFrame (``customer_id`` a column, ordered by it) and
-        customer counts."""
-        end = calibration_end or observation_end
-        final = self._final(observation_end)
-        self._occasions = self._table(
-            "occasions", sql.occasions_sql(final, has_amount=self.has_amount, d=SPARK)
+        """The summary as a Spark DataFrame and customer counts (summary ``"main"``)."""
+        stats = self.build_summary(
+            "main",
+            observation_end=observation_end,
+            calibration_end=calibration_end,
+            unit_days=unit_days,
         )
-        self._customers = self._table(
-            "customers",
-            sql.customers_sql(self._occasions, end, has_amount=self.has_amount, d=SPARK),
+        return self.summary_frame("main"), stats
+
+    def summary_columns(self, name: str) -> list[str]:
+        """Column names of summary ``name``, ``customer_id`` first."""
+        return list(self.summary_frame(name).columns)
+
+    def _arrow(self, name: str, columns: Sequence[str] | None = None) -> pa.Table:
+        frame = self.summary_frame(name)
+        if columns:
+            frame = frame.select(*[self.dialect.quote(c) for c in columns])
+        if hasattr(frame, "toArrow"):  # Spark 4
+            return frame.toArrow()
+        return pa.Table.from_pandas(frame.toPandas(), preserve_index=False)
+
+    def write_summary(
+        self, name: str, path: str | os.PathLike[str], *, metadata: dict[str, str] | None = None
+    ) -> int:
+        """Write summary ``name`` to ``path`` as one Parquet file (CSV for ``.csv``), with
+        ``metadata`` as Parquet key-value metadata, from the driver (as the DuckDB engine's
+        file); return its rows. For a folder of part files written by the executors, use
+        ``summary_frame(name).write.parquet(...)``."""
+        import pyarrow.csv as pcsv
+        import pyarrow.parquet as pq
+
+        table = self._arrow(name)
+        if str(path).lower().endswith(".csv"):
+            pcsv.write_csv(table, str(path))
+        else:
+            if metadata:
+                schema_meta = dict(table.schema.metadata or {})
+                schema_meta.update({k.encode(): v.encode() for k, v in metadata.items()})
+                table = table.replace_schema_metadata(schema_meta)
+            pq.write_table(table, str(path), compression="snappy", row_group_size=1_000_000)
+        return table.num_rows
+
+    def fit_table(
+        self, name: str, columns: Sequence[str], *, where: str | None = None
+    ) -> tuple[dict[str, np.ndarray], np.ndarray]:
+        """Distinct rows of ``columns`` of summary ``name`` and their customer counts,
+        collapsed in Spark and ordered by the columns (as the DuckDB engine orders them, so
+        that a fit on them is the local fit)."""
+        q = self.dialect.quote
+        cols = ", ".join(q(c) for c in columns)
+        cond = f" WHERE {where}" if where else ""
+        view = f"{self._prefix}_summary_{name}"
+        self.summary_frame(name)
+        query = (
+            f"SELECT {cols}, COUNT(*) AS clv_weight FROM {view}{cond} "
+            f"GROUP BY {cols} ORDER BY {cols}"
         )
-        frame = self.spark.sql(
-            sql.summary_sql(
-                self._customers,
-                unit_days=unit_days,
-                observation_end=observation_end,
-                calibration_end=calibration_end,
-                has_amount=self.has_amount,
-                d=SPARK,
-            )
-        )
-        customers, excluded, occasions = self._one(sql.stats_sql(self._customers, end, SPARK))
-        stats = {
-            "customers": int(customers),
-            "excluded_customers": int(excluded or 0),
-            "n_transactions": int(occasions or 0),
-        }
-        return frame, stats
+        table = _to_pandas(self.spark.sql(query))
+        weights = table.pop("clv_weight").to_numpy(dtype=np.float64)
+        return {c: table[c].to_numpy(dtype=np.float64) for c in columns}, weights
+
+    def summary_batches(
+        self, name: str, columns: Sequence[str] | None = None, *, batch_rows: int = 500_000
+    ) -> Iterator[pa.RecordBatch]:
+        """Summary ``name`` in Arrow record batches of up to ``batch_rows`` rows, in order.
+
+        The rows come to the driver (the pipeline scores them there);
+        :func:`clvmodel.spark.score` scores in the executors instead.
+        """
+        for batch in self._arrow(name, columns).to_batches(max_chunksize=batch_rows):
+            if batch.num_rows:
+                yield batch
 
     def tracking(
         self,
@@ -337,14 +428,17 @@ class SparkSummaryEngine:
         calibration_end: _dt.date | None,
         first_date: _dt.date,
         unit_days: float,
+        name: str = "main",
     ) -> tuple[np.ndarray, np.ndarray]:
         """Repeat occasions per period since ``first_date``: (0-based period, count) arrays.
 
-        Call after :meth:`summary` with the same dates (it reads its tables).
+        Call after :meth:`build_summary` with the same dates (it reads its tables);
+        ``name`` is the summary whose customers count.
         """
+        assert self._occasions is not None
         query = sql.tracking_sql(
             self._occasions,
-            self._customers,
+            f"{self._prefix}_customers_{name}",
             first_date=first_date,
             end=calibration_end or observation_end,
             unit_days=unit_days,

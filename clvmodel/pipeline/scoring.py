@@ -1,0 +1,148 @@
+"""Scoring summary batches: pure numpy on each Arrow record batch, streamed to a file.
+
+:class:`BatchScorer` turns one batch of summary rows into one batch of scores with
+:func:`clvmodel.clv.score_arrays` (predictions once per distinct row, see
+``PurchaseModel._horizon_sums``); :func:`score_to_file` pulls batches from an engine and
+writes each one before reading the next, so memory holds one batch at a time.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable, Sequence
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from ..clv import score_arrays
+from ..exceptions import InputError
+from ..io import TableWriter
+from ..models.base import PurchaseModel
+from ..models.gamma_gamma import GammaGammaModel
+from ..progress import Stage
+
+
+class BatchScorer:
+    """Score batches of summary rows with fitted models.
+
+    Parameters
+    ----------
+    purchase, spend : fitted models
+        The purchase model and, for spend and CLV, the Gamma-Gamma model (or ``None``).
+    horizon : float
+        Forecast horizon in the models' unit.
+    per_unit_rate : float
+        Discount rate per time unit.
+    margin : float
+        Profit margin on spend.
+    step : float
+        Discounting step.
+    """
+
+    def __init__(
+        self,
+        purchase: PurchaseModel,
+        spend: GammaGammaModel | None,
+        *,
+        horizon: float,
+        per_unit_rate: float,
+        margin: float = 1.0,
+        step: float = 1.0,
+    ) -> None:
+        self.purchase = purchase
+        self.spend = spend
+        self.horizon = float(horizon)
+        self.per_unit_rate = float(per_unit_rate)
+        self.margin = float(margin)
+        self.step = float(step)
+
+    @property
+    def inputs(self) -> tuple[str, ...]:
+        """Summary columns a batch must have (``customer_id`` first)."""
+        spend = ("monetary_value",) if self.spend is not None else ()
+        return ("customer_id", *self.purchase.columns, *spend)
+
+    def columns(self, batch: pa.RecordBatch) -> dict[str, np.ndarray]:
+        """The score columns of one batch, as numpy arrays (ids excluded)."""
+        arrays = tuple(_floats(batch, c) for c in self.purchase.columns)
+        monetary = _floats(batch, "monetary_value") if self.spend is not None else None
+        out = score_arrays(
+            self.purchase,
+            arrays,
+            horizon=self.horizon,
+            per_unit_rate=self.per_unit_rate,
+            step=self.step,
+            spend_model=self.spend,
+            monetary_value=monetary,
+            margin=self.margin,
+        )
+        _check_finite(batch, out)
+        return out
+
+    def __call__(self, batch: pa.RecordBatch) -> pa.RecordBatch:
+        """One batch of scores: ``customer_id``, the model's columns and the predictions."""
+        out = self.columns(batch)
+        names = ["customer_id", *out]
+        return pa.RecordBatch.from_arrays([batch.column("customer_id"), *out.values()], names)
+
+
+def _floats(batch: pa.RecordBatch, name: str) -> np.ndarray:
+    return np.asarray(batch.column(name).to_numpy(zero_copy_only=False), dtype=np.float64)
+
+
+def _check_finite(batch: pa.RecordBatch, columns: dict[str, np.ndarray]) -> None:
+    for name in ("p_alive", "expected_purchases", "expected_spend", "clv"):
+        values = columns.get(name)
+        if values is None:
+            continue
+        bad = ~np.isfinite(values)
+        if bad.any():
+            i = int(np.flatnonzero(bad)[0])
+            raise InputError(
+                f"{int(bad.sum()):,} customers got a non-finite {name} (first: "
+                f"{batch.column('customer_id')[i].as_py()!r}); the fitted parameters may be "
+                f"extreme: check the model's notes in models/."
+            )
+
+
+def score_to_file(
+    batches: Iterable[pa.RecordBatch],
+    scorer: BatchScorer,
+    path: Path,
+    *,
+    metadata: dict[str, str],
+    stage: Stage | None = None,
+    keep: Sequence[str] = (),
+) -> tuple[int, dict[str, np.ndarray]]:
+    """Score every batch and stream the scores to ``path`` (Parquet or CSV, atomically).
+
+    Returns the number of rows written and the ``keep`` columns concatenated over all
+    batches (e.g. ``clv`` for the CLV metrics).
+    """
+    writer: TableWriter | None = None
+    kept: dict[str, list[np.ndarray]] = {k: [] for k in keep}
+    try:
+        for batch in batches:
+            scores = scorer(batch)
+            if writer is None:
+                writer = TableWriter(path, scores.schema, metadata=metadata)
+            writer.write(scores)
+            for k in keep:
+                if k in scores.schema.names:
+                    kept[k].append(scores.column(k).to_numpy())
+            if stage is not None:
+                stage.advance(scores.num_rows)
+    except BaseException as exc:
+        if writer is not None:
+            writer.abort(exc)
+        raise
+    if writer is None:
+        raise InputError("There are no customers to score.")
+    writer.close()
+    return writer.rows, {k: np.concatenate(v) if v else np.empty(0) for k, v in kept.items()}
+
+
+def table_of(batches: Iterable[pa.RecordBatch]) -> Any:
+    """Batches as one ``pyarrow.Table`` (for the small, numeric holdout tables)."""
+    return pa.Table.from_batches(list(batches))

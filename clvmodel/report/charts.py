@@ -1,0 +1,191 @@
+"""The charts of a run (from :mod:`clvmodel.plotting`), drawn to PNG files or onto pages."""
+
+from __future__ import annotations
+
+import warnings
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import pandas as pd
+
+from ..io import atomic_write_with
+from ..plotting import (
+    ChartUnavailableError,
+    mixing_distributions,
+    plot_clv_distribution,
+    plot_expected_purchases_matrix,
+    plot_frequency_histogram,
+    plot_gains_curve,
+    plot_heterogeneity,
+    plot_holdout_by_frequency,
+    plot_p_alive_decay,
+    plot_p_alive_matrix,
+    plot_tracking,
+    plot_value_by_decile,
+    plot_value_risk,
+    unit_name,
+)
+from ..progress import Progress
+from .layout import DPI, FIGURE_SIZE, new_figure
+from .numbers import AT_RISK_P_ALIVE, WIN_BACK_P_ALIVE
+from .run import ReportWarning, RunFiles, load_run
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+Draw = Callable[["Axes"], "Axes"]
+
+
+@dataclass(frozen=True)
+class Chart:
+    """A chart of the run: its file name (without ``.png``) and how to draw it on an Axes."""
+
+    name: str
+    draw: Draw
+
+
+def example_customers(run: RunFiles, n: int = 3) -> tuple[pd.DataFrame, list[str]]:
+    """A few repeat customers worth showing: the most valuable, a lapsed frequent buyer and a
+    typical repeat buyer (by CLV, or expected purchases without CLV)."""
+    scores = run.scores
+    value_col = "clv" if run.has_clv else "expected_purchases"
+    repeat = scores[scores["frequency"] > 0]
+    if repeat.empty:
+        return repeat, []
+    picks: list[tuple[int, str]] = []
+    top = int(repeat[value_col].idxmax())
+    picks.append((top, "highest value"))
+    lapsed_pool = repeat[(repeat["p_alive"] < 0.3) & ~repeat.index.isin([top])]
+    if not lapsed_pool.empty:
+        picks.append((int(lapsed_pool["frequency"].idxmax()), "frequent, lapsed"))
+    rest = repeat[~repeat.index.isin([i for i, _ in picks])]
+    if not rest.empty:
+        median = rest[value_col].median()
+        picks.append((int((rest[value_col] - median).abs().idxmin()), "typical repeat buyer"))
+    picks = picks[:n]
+    rows = scores.loc[[i for i, _ in picks]]
+    unit = unit_name(run.unit)
+    labels = [
+        f"{row.customer_id}, {why}: {int(row.frequency)} repeat, last {row.T - row.recency:.0f} "
+        f"{unit} ago"
+        for (_, why), row in zip(picks, rows.itertuples(), strict=True)
+    ]
+    return rows, labels
+
+
+def charts(run: RunFiles, *, currency: str | None = None) -> list[Chart]:
+    """Every chart the run supports, in report order.
+
+    The fit charts (histogram, holdout, tracking) check the model fitted on the calibration
+    period (:attr:`RunFiles.holdout_model`); the others show the forecast model.
+    """
+    model, summary = run.purchase_model, run.summary
+    check = run.holdout_model
+    out = [Chart("frequency_histogram", lambda ax: plot_frequency_histogram(check, summary, ax=ax))]
+    if run.holdout:
+        out.append(
+            Chart(
+                "holdout_by_frequency", lambda ax: plot_holdout_by_frequency(check, summary, ax=ax)
+            )
+        )
+    if run.tracking is not None:
+        tracking = run.tracking
+        out.append(Chart("tracking", lambda ax: plot_tracking(check, summary, tracking, ax=ax)))
+        out.append(
+            Chart(
+                "tracking_cumulative",
+                lambda ax: plot_tracking(check, summary, tracking, cumulative=True, ax=ax),
+            )
+        )
+    for m in (model, run.spend_model):
+        if m is None:
+            continue
+        for dist in mixing_distributions(m):
+            out.append(
+                Chart(
+                    f"heterogeneity_{dist.key}",
+                    lambda ax, m=m, key=dist.key: plot_heterogeneity(
+                        m, which=key, currency=currency, formula=False, ax=ax
+                    ),
+                )
+            )
+    horizon = float(run.run.get("horizon") or 52.0)
+    out.append(Chart("p_alive_matrix", lambda ax: plot_p_alive_matrix(model, summary, ax=ax)))
+    out.append(
+        Chart(
+            "expected_purchases_matrix",
+            lambda ax: plot_expected_purchases_matrix(model, summary, t=horizon, ax=ax),
+        )
+    )
+    rows, labels = example_customers(run)
+    if labels:
+        out.append(
+            Chart(
+                "p_alive_examples",
+                lambda ax: plot_p_alive_decay(model, rows, horizon=horizon, labels=labels, ax=ax),
+            )
+        )
+    if run.has_clv:
+        holdout = summary if run.holdout else None
+        scores = run.scores
+        out.append(
+            Chart(
+                "clv_distribution",
+                lambda ax: plot_clv_distribution(scores, holdout, currency=currency, ax=ax),
+            )
+        )
+        out.append(Chart("clv_gains", lambda ax: plot_gains_curve(scores, holdout, ax=ax)))
+        out.append(Chart("clv_deciles", lambda ax: plot_value_by_decile(scores, holdout, ax=ax)))
+        out.append(
+            Chart(
+                "value_risk",
+                lambda ax: plot_value_risk(
+                    scores,
+                    currency=currency,
+                    bands={"at risk": AT_RISK_P_ALIVE, "win back": (0.0, WIN_BACK_P_ALIVE)},
+                    ax=ax,
+                ),
+            )
+        )
+    return out
+
+
+def _skip(run: RunFiles, name: str, exc: Exception) -> None:
+    message = f"chart {name!r} left out: {exc}"
+    if message not in run.skipped:
+        run.skipped.append(message)
+        warnings.warn(message, ReportWarning, stacklevel=3)
+
+
+def write_figures(run_dir: str | Path, *, currency: str | None = None) -> list[Path]:
+    """Draw every chart of the run to ``run_dir/figures/NAME.png`` (150 dpi), atomically.
+
+    ``currency`` labels the money axes (default: the run's, from ``run.json``).
+
+    Charts the models do not support are left out with a :class:`ReportWarning`.
+
+    Returns
+    -------
+    list of Path
+        The files written, in report order.
+    """
+    run = load_run(run_dir)
+    out_dir = run.directory / "figures"
+    written: list[Path] = []
+    todo = charts(run, currency=currency or run.currency)
+    with Progress("Writing figures", total=len(todo)) as progress:
+        for chart in todo:
+            fig = new_figure(FIGURE_SIZE, layout="constrained")
+            try:
+                chart.draw(fig.add_subplot())
+            except ChartUnavailableError as exc:
+                _skip(run, chart.name, exc)
+                progress.advance(detail=chart.name)
+                continue
+            path = out_dir / f"{chart.name}.png"
+            atomic_write_with(path, lambda tmp, fig=fig: fig.savefig(tmp, dpi=DPI, format="png"))
+            written.append(path)
+            progress.advance(detail=chart.name)
+    return written

@@ -1,0 +1,151 @@
+"""The PDF: each page framed (header, section title, footer) and written atomically."""
+
+from __future__ import annotations
+
+import datetime as _dt
+from collections.abc import Callable, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from .. import __version__
+from ..io import atomic_write_with
+from ..plotting import ACTUAL, MUTED
+from ..progress import Progress
+from .context import ReportContext, report_context
+from .formatting import DASH, _date
+from .layout import GREY, PAGE_SIZE, RULE, Page, new_figure
+from .numbers import action_labels
+from .pages import PAGES, page_actions, page_segments, page_value
+from .pages.actions import customer_lists_path
+
+if TYPE_CHECKING:
+    from matplotlib.figure import Figure
+
+
+def _frame(
+    page: Page, ctx: ReportContext, title: str, subtitle: str, number: int, total: int
+) -> None:
+    """Header, section title and footer of a page."""
+    info = ctx.run.run
+    page.text(
+        0.04, 0.965, "Customer lifetime value report", fontsize=15, fontweight="bold", color=ACTUAL
+    )
+    page.text(
+        0.96,
+        0.962,
+        f"{Path(str(info.get('input', ''))).name} · {_date(info.get('first_date'))} {DASH} "
+        f"{_date(info.get('observation_end'))}",
+        fontsize=8.5,
+        color=GREY,
+        ha="right",
+    )
+    page.hline(0.04, 0.96, 0.928, colour=ACTUAL, width=1.4)
+    page.text(0.04, 0.907, title, fontsize=13, fontweight="bold")
+    page.paragraph(0.04, 0.872, subtitle, 0.92, size=9.3, color=GREY)
+    page.hline(0.04, 0.96, 0.045, colour=RULE)
+    page.text(
+        0.04,
+        0.035,
+        f"clvmodel {info.get('clvmodel_version', __version__)} · run directory "
+        f"{ctx.run.directory.resolve().name} · report rendered "
+        f"{_dt.date.today().isoformat()} from the saved run files",
+        fontsize=7.3,
+        color=MUTED,
+    )
+    page.text(0.96, 0.035, f"Page {number} of {total}", fontsize=7.3, color=MUTED, ha="right")
+
+
+def report_pages(ctx: ReportContext) -> list[Callable[[ReportContext, Page], tuple[str, str]]]:
+    """The pages of this run's report: the CLV pages only when there is CLV."""
+    if ctx.clv is not None:
+        return list(PAGES)
+    return [p for p in PAGES if p not in (page_value, page_segments, page_actions)]
+
+
+def iter_report_pages(ctx: ReportContext) -> Iterator[tuple[str, Figure]]:
+    """Yield ``(section title, page figure)`` for each page, one at a time.
+
+    The figures live outside pyplot (nothing global is kept); :func:`render_report` writes
+    them to the PDF, and tests inspect them for overlapping text.
+    """
+    pages = report_pages(ctx)
+    for number, draw in enumerate(pages, start=1):
+        fig = new_figure(PAGE_SIZE)
+        page = Page(fig, fig.canvas.get_renderer())
+        title, subtitle = draw(ctx, page)
+        _frame(page, ctx, title, subtitle, number, len(pages))
+        yield title, fig
+
+
+def write_customer_lists(ctx: ReportContext) -> Path | None:
+    """Write every customer's segment and action (``at risk``, ``win back`` or empty) to
+    ``DIR/segments.parquet`` or ``DIR/segments.csv`` (the scores' format), atomically.
+
+    Columns ``customer_id``, ``segment``, ``action``, ``p_alive``, ``past_spend``, ``clv``.
+    Nothing is written for a run without CLV.
+    """
+    numbers = ctx.n
+    if numbers.segment_of is None or numbers.past_spend is None:
+        return None
+    import pyarrow as pa
+
+    scores = ctx.run.scores
+    table = pa.table(
+        {
+            "customer_id": pa.array(scores["customer_id"].astype(str).to_numpy(), pa.string()),
+            "segment": pa.array(np.asarray(numbers.segment_of, dtype=object), pa.string()),
+            "action": pa.array(action_labels(numbers), pa.string()),
+            "p_alive": scores["p_alive"].to_numpy(np.float64),
+            "past_spend": numbers.past_spend,
+            "clv": scores["clv"].to_numpy(np.float64),
+        }
+    )
+    target = customer_lists_path(ctx)
+
+    def write(tmp: Path) -> None:
+        if target.suffix == ".parquet":
+            import pyarrow.parquet as pq
+
+            pq.write_table(table, tmp)
+        else:
+            import pyarrow.csv as pacsv
+
+            pacsv.write_csv(table, tmp)
+
+    atomic_write_with(target, write)
+    return target
+
+
+def render_report(run_dir: str | Path, *, currency: str | None = None) -> Path:
+    """Write ``run_dir/report.pdf`` from the run directory's files, atomically, and the
+    customer lists of the actions page (:func:`write_customer_lists`).
+
+    Nothing is refitted: the models are read from ``models/``. Charts a model cannot support
+    are replaced by a note and reported with a :class:`ReportWarning`. ``currency`` labels
+    every money figure (default: the run's, ``run.json`` ``config.currency``).
+
+    Returns
+    -------
+    Path
+        The PDF written.
+    """
+    from matplotlib.backends.backend_pdf import PdfPages
+
+    ctx = report_context(run_dir, currency=currency)
+    target = ctx.run.directory / "report.pdf"
+    write_customer_lists(ctx)
+
+    def write(tmp: Path) -> None:
+        total = len(report_pages(ctx))
+        with PdfPages(tmp) as pdf, Progress("Rendering report", total=total) as progress:
+            meta = pdf.infodict()
+            meta["Title"] = "Customer lifetime value report"
+            meta["Creator"] = f"clvmodel {__version__}"
+            for title, fig in iter_report_pages(ctx):
+                pdf.savefig(fig)
+                progress.advance(detail=title)
+
+    atomic_write_with(target, write)
+    return target

@@ -1,0 +1,218 @@
+"""The run folder as the report reads it: ``run.json``, the summary, the scores, the models."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import pandas as pd
+
+from ..clv_metrics import has_holdout
+from ..exceptions import CLVModelWarning, InputError
+from ..io import load_model, read_json
+
+if TYPE_CHECKING:
+    from ..models.base import BaseModel, PurchaseModel
+
+
+class ReportWarning(CLVModelWarning):
+    """A chart or section of the report was left out; the message says which and why."""
+
+
+@dataclass
+class RunFiles:
+    """Everything the report reads from a run directory.
+
+    Attributes
+    ----------
+    directory : Path
+    run : dict
+        ``run.json``.
+    summary : DataFrame
+        ``summary.parquet`` or ``summary.csv`` indexed by ``customer_id`` (text), with
+        ``attrs`` ``time_unit``, ``first_date``, ``observation_end`` and ``calibration_end``
+        from ``run.json``.
+    scores : DataFrame
+        ``scores.parquet`` or ``scores.csv`` (``customer_id`` as text).
+    metrics : dict
+        ``metrics.json`` (empty when absent).
+    tracking : DataFrame or None
+        ``tracking.csv``.
+    purchase_model, spend_model
+        The models named in ``run.json``, loaded from ``models/``.
+    check_model : PurchaseModel or None
+        ``models/calibration/KEY.json`` when present (see :attr:`holdout_model`).
+    scores_path : Path or None
+        The scores file read (``scores.parquet`` or ``scores.csv``).
+    """
+
+    directory: Path
+    run: dict[str, Any]
+    summary: pd.DataFrame
+    scores: pd.DataFrame
+    metrics: dict[str, Any]
+    tracking: pd.DataFrame | None
+    purchase_model: PurchaseModel
+    spend_model: BaseModel | None
+    check_model: PurchaseModel | None = None
+    scores_path: Path | None = None
+    skipped: list[str] = field(default_factory=list)
+
+    @property
+    def holdout_model(self) -> PurchaseModel:
+        """The model the holdout checks: fitted on the calibration period.
+
+        ``models/calibration/KEY.json`` when the run refitted on the whole log for its
+        forecast, else the purchase model itself (fitted on the calibration period).
+        """
+        return self.check_model if self.check_model is not None else self.purchase_model
+
+    @property
+    def currency(self) -> str | None:
+        """Currency of the amounts: ``run.json`` ``currency`` or ``config.currency``."""
+        config = self.run.get("config") or {}
+        value = self.run.get("currency") or config.get("currency")
+        return str(value) if value else None
+
+    @property
+    def unit(self) -> str:
+        """Time unit key (``"W"``)."""
+        return str(self.run.get("time_unit") or self.purchase_model.time_unit_ or "W").upper()
+
+    @property
+    def holdout(self) -> bool:
+        """Whether the run has a calibration end and the summary its holdout columns."""
+        return bool(self.run.get("calibration_end")) and has_holdout(self.summary)
+
+    @property
+    def has_clv(self) -> bool:
+        """Whether the scores carry CLV (a spend model was fitted)."""
+        return "clv" in self.scores.columns and self.scores["clv"].notna().all()
+
+
+def _need(path: Path, what: str) -> Path:
+    if not path.is_file():
+        raise InputError(
+            f"The run directory {str(path.parent)!r} has no {path.name} ({what}). "
+            f"Write it with `clvmodel run` first."
+        )
+    return path
+
+
+def data_file(directory: Path, stem: str, what: str) -> Path:
+    """``DIR/STEM.parquet`` if present, else ``DIR/STEM.csv`` (the run-folder contract)."""
+    for suffix in (".parquet", ".csv"):
+        path = directory / f"{stem}{suffix}"
+        if path.is_file():
+            return path
+    return _need(directory / f"{stem}.csv", what)
+
+
+def read_table(path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
+    """A Parquet or CSV table, only ``columns`` of it where present; ids as text."""
+    if path.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        present = pq.read_schema(path).names
+        wanted = None if columns is None else [c for c in columns if c in present]
+        table = pq.read_table(path, columns=wanted)
+        frame = table.to_pandas()
+    else:
+        wanted_set = None if columns is None else set(columns)
+        frame = pd.read_csv(
+            path,
+            dtype={"customer_id": str},
+            usecols=None if wanted_set is None else (lambda c: c in wanted_set),
+        )
+    if "customer_id" in frame.columns:
+        frame["customer_id"] = frame["customer_id"].astype(str)
+    return frame
+
+
+#: Columns the report reads (the others are not loaded).
+SUMMARY_COLUMNS = (
+    "customer_id",
+    "frequency",
+    "recency",
+    "T",
+    "periods",
+    "monetary_value",
+    "frequency_holdout",
+    "monetary_value_holdout",
+    "duration_holdout",
+)
+SCORES_COLUMNS = (
+    "customer_id",
+    "frequency",
+    "recency",
+    "T",
+    "periods",
+    "p_alive",
+    "expected_purchases",
+    "expected_spend",
+    "clv",
+    "rfm_score",
+    "segment",
+)
+
+
+def load_run(run_dir: str | Path) -> RunFiles:
+    """Read the run directory ``run_dir`` (see the module docstring for the files).
+
+    ``summary`` and ``scores`` are read from Parquet when the run wrote Parquet, else CSV,
+    and only the columns the report uses. With ``models/calibration/KEY.json`` (a run that
+    refitted on the whole log after its holdout check) the calibration model is the one the
+    holdout charts and figures check.
+    """
+    directory = Path(run_dir)
+    if not directory.is_dir():
+        raise InputError(f"The run directory {str(directory)!r} does not exist.")
+    run = read_json(_need(directory / "run.json", "what was run"))
+    summary_path = data_file(directory, "summary", "the RFM summary")
+    summary = read_table(summary_path, SUMMARY_COLUMNS)
+    if "customer_id" not in summary.columns:
+        raise InputError(f"{summary_path} has no 'customer_id' column.")
+    summary = summary.set_index("customer_id")
+    summary.attrs.update(
+        {
+            "time_unit": run.get("time_unit"),
+            "first_date": run.get("first_date"),
+            "observation_end": run.get("observation_end"),
+            "calibration_end": run.get("calibration_end"),
+        }
+    )
+    scores = read_table(data_file(directory, "scores", "the customer scores"), SCORES_COLUMNS)
+    metrics_path = directory / "metrics.json"
+    metrics = read_json(metrics_path) if metrics_path.is_file() else {}
+    tracking_path = directory / "tracking.csv"
+    tracking = pd.read_csv(tracking_path) if tracking_path.is_file() else None
+    key = run.get("purchase_model")
+    if not key:
+        raise InputError(f"{directory / 'run.json'} names no purchase_model.")
+    purchase = load_model(
+        _need(directory / "models" / f"{key}.json", f"the {key} model"), expected="purchase"
+    )
+    spend_key = run.get("spend_model")
+    spend = (
+        load_model(_need(directory / "models" / f"{spend_key}.json", f"the {spend_key} model"))
+        if spend_key
+        else None
+    )
+    calibration_path = directory / "models" / "calibration" / f"{key}.json"
+    check = (
+        load_model(calibration_path, expected="purchase") if calibration_path.is_file() else None
+    )
+    return RunFiles(
+        directory,
+        run,
+        summary,
+        scores,
+        metrics,
+        tracking,
+        purchase,
+        spend,
+        check_model=check,
+        scores_path=data_file(directory, "scores", "the customer scores"),
+    )

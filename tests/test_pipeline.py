@@ -1,0 +1,206 @@
+"""The run pipeline: refit on the whole log, every customer scored, the run-folder contract,
+streaming output, shared defaults, and predictions on collapsed rows."""
+
+from __future__ import annotations
+
+import datetime as dt
+import io
+import json
+
+import numpy as np
+import pandas as pd
+import pyarrow.parquet as pq
+import pytest
+
+from clvmodel import BetaGeoModel, GammaGammaModel
+from clvmodel.cli import build_parser, main
+from clvmodel.clv import score
+from clvmodel.data import rfm_summary
+from clvmodel.models.bgbb import BetaGeoBetaBinomModel
+from clvmodel.models.mbgnbd import ModifiedBetaGeoModel
+from clvmodel.models.pnbd import ParetoNBDModel
+from clvmodel.pipeline import RunConfig, default_horizon, run_pipeline
+from clvmodel.simulate import bgnbd_transactions
+
+CAL_END = "2024-08-01"
+
+
+@pytest.fixture(scope="module")
+def log_path(tmp_path_factory) -> str:
+    """A simulated log whose acquisitions run past the calibration end (late customers)."""
+    tx = bgnbd_transactions(
+        4000,
+        r=0.3,
+        alpha=30.0,
+        a=0.8,
+        b=2.5,
+        p=6.0,
+        q=4.0,
+        gamma=15.0,
+        acquisition_days=240,
+        observation_end="2025-06-30",
+        unit="D",
+        seed=7,
+    )
+    path = tmp_path_factory.mktemp("log") / "tx.parquet"
+    tx.to_parquet(path, index=False)
+    return str(path)
+
+
+@pytest.fixture(scope="module")
+def calibrated_run(log_path, tmp_path_factory):
+    out = tmp_path_factory.mktemp("run") / "run"
+    lines: list[str] = []
+    run = run_pipeline(
+        log_path, out, RunConfig(calibration_end=CAL_END), report=False, log=lines.append
+    )
+    return out, run, lines
+
+
+def test_forecast_is_refitted_on_the_whole_log_and_scores_everyone(log_path, calibrated_run):
+    out, run, _ = calibrated_run
+    full = rfm_summary(log_path, freq="W")
+    cal = rfm_summary(log_path, freq="W", calibration_end=CAL_END)
+    late = len(full) - len(cal)
+    assert late > 100  # the log has customers first seen after the calibration end
+    scores = pd.read_parquet(out / "scores.parquet").set_index("customer_id")
+    assert len(scores) == len(full) == run["n_scored"] == run["n_customers"]
+    # T is measured to the observation end: the forecast starts at the end of the data.
+    np.testing.assert_allclose(scores.loc[full.index, "T"], full["T"], rtol=0, atol=1e-12)
+    assert run["excluded"] == {} and run["excluded_customers"] == 0
+    assert run["holdout"]["not_in_check"] == {"first purchase after calibration_end": late}
+    assert run["holdout"]["customers"] == len(cal)
+
+    forecast = json.loads((out / "models" / "bgnbd.json").read_text())
+    check = json.loads((out / "models" / "calibration" / "bgnbd.json").read_text())
+    refit = BetaGeoModel().fit(full).params_
+    np.testing.assert_allclose(list(forecast["params"].values()), refit.to_numpy(), rtol=1e-6)
+    calibration = BetaGeoModel().fit(cal).params_
+    np.testing.assert_allclose(list(check["params"].values()), calibration.to_numpy(), rtol=1e-6)
+    assert not np.allclose(refit.to_numpy(), calibration.to_numpy(), rtol=1e-3)
+
+
+def test_scores_equal_the_library_score_of_the_refitted_models(log_path, calibrated_run):
+    out, run, _ = calibrated_run
+    full = rfm_summary(log_path, freq="W")
+    bg, gg = BetaGeoModel().fit(full), GammaGammaModel().fit(full)
+    expected = score(
+        bg, full, horizon=run["horizon"], spend_model=gg, discount_rate=run["discount_rate"]
+    ).set_index("customer_id")
+    got = pd.read_parquet(out / "scores.parquet").set_index("customer_id")
+    assert list(got.columns) == list(expected.columns)
+    for col in ("p_alive", "expected_purchases", "expected_spend", "clv"):
+        np.testing.assert_allclose(got[col], expected.loc[got.index, col], rtol=1e-6)
+
+
+def test_run_folder_contract(log_path, calibrated_run):
+    out, run, lines = calibrated_run
+    obs = dt.date.fromisoformat(run["observation_end"])
+    last_date = rfm_summary(log_path).attrs["observation_end"]  # the log's last date
+    assert run["forecast_start"] == run["observation_end"] == last_date
+    assert run["horizon"] == default_horizon("W") == 52.0
+    assert run["forecast_end"] == (obs + dt.timedelta(days=52 * 7)).isoformat()
+    assert run["time_unit"] == "W" and run["calibration_end"] == CAL_END
+    names = [s["name"] for s in run["stages"]]
+    assert names[0] == "summary" and "fit calibration" in names and "score" in names
+    assert all(s["seconds"] >= 0 for s in run["stages"])
+    assert run["peak_rss_mib"] > 50
+    run_id = run["run_id"]
+    assert len(run_id) == 32
+    assert json.loads((out / "metrics.json").read_text())["run_id"] == run_id
+    assert json.loads((out / "models" / "bgnbd.json").read_text())["run_id"] == run_id
+    for name in ("scores.parquet", "summary.parquet"):
+        meta = pq.read_schema(out / name).metadata
+        assert meta[b"clvmodel.run_id"].decode() == run_id
+    assert json.loads((out / "run.json").read_text()) == json.loads(json.dumps(run))
+    # one line per stage, with time and rows, and the exclusions line
+    assert any(line.startswith("summary: ") and " s, " in line for line in lines)
+    assert any(line.startswith("scored ") and "none excluded" in line for line in lines)
+    metrics = json.loads((out / "metrics.json").read_text())
+    assert metrics["holdout"]["n_customers"] == run["holdout"]["customers"]
+    assert metrics["clv"]["n_customers"] == run["n_scored"]
+
+
+def test_holdout_metrics_on_collapsed_rows_equal_the_per_customer_ones(log_path, calibrated_run):
+    from clvmodel.evaluation import holdout_metrics
+    from clvmodel.io import load_model
+
+    out, _, _ = calibrated_run
+    cal = rfm_summary(log_path, freq="W", calibration_end=CAL_END)
+    model = load_model(out / "models" / "calibration" / "bgnbd.json")
+    expected = holdout_metrics(model, cal)
+    got = json.loads((out / "metrics.json").read_text())["holdout"]
+    for key, value in expected.items():
+        assert got[key] == pytest.approx(value, rel=1e-9), key
+
+
+def test_csv_format_and_stage_lines_on_a_non_terminal(log_path, tmp_path):
+    err = io.StringIO()  # not a terminal: the stage lines are printed all the same
+    out = tmp_path / "csv"
+    code = main(["run", log_path, "--out", str(out), "--format", "csv", "--no-report"], stderr=err)
+    assert code == 0, err.getvalue()
+    assert (out / "scores.csv").exists() and (out / "summary.csv").exists()
+    assert not (out / "scores.parquet").exists() and not (out / "report.pdf").exists()
+    scores = pd.read_csv(out / "scores.csv", dtype={"customer_id": str})
+    parquet = tmp_path / "pq"
+    assert main(["run", log_path, "--out", str(parquet), "--no-report"], stderr=io.StringIO()) == 0
+    same = pd.read_parquet(parquet / "scores.parquet")
+    pd.testing.assert_frame_equal(scores, same, check_exact=False, rtol=1e-15)
+    text = err.getvalue()
+    for stage in ("summary", "write summary", "fit", "score"):
+        assert f"clvmodel run: {stage}: " in text
+    assert "\r" not in text  # no bar off a terminal
+
+
+def test_run_and_demo_share_defaults_and_help_shows_them(capsys) -> None:
+    parser = build_parser()
+    run = parser.parse_args(["run", "x.csv", "--out", "o"])
+    demo = parser.parse_args(["demo"])
+    for key in ("discount_rate", "horizon", "margin", "format", "memory_limit"):
+        assert getattr(run, key) == getattr(demo, key), key
+    assert run.discount_rate == RunConfig().discount_rate == 0.1
+    for command in ("run", "demo"):
+        assert main([command, "--help"]) == 0
+        text = " ".join(capsys.readouterr().out.split())
+        assert "annual discount rate (default: 0.1)" in text
+        assert "52 weeks" in text and "(default: parquet)" in text
+
+
+PARAMS = {
+    BetaGeoModel: {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5},
+    ParetoNBDModel: {"r": 0.55, "alpha": 10.6, "s": 0.6, "beta": 11.7},
+    ModifiedBetaGeoModel: {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5},
+}
+
+
+@pytest.mark.parametrize("cls", list(PARAMS))
+def test_step_sums_on_collapsed_rows_equal_direct_evaluation(cls, cdnow) -> None:
+    model = cls.from_params(PARAMS[cls], time_unit="W")
+    arrays, _ = model._arrays(cdnow)
+    times = np.arange(1.0, 40.0, 3.0)
+    factors = 1.01**-times
+    total, last = model._horizon_sums(arrays, times, factors)
+    direct, previous = np.zeros(len(cdnow)), np.zeros(len(cdnow))
+    for t, f in zip(times, factors, strict=True):
+        cum = model._expected_purchases(arrays, float(t))
+        direct += (cum - previous) * f
+        previous = cum
+    np.testing.assert_allclose(total, direct, rtol=1e-12)
+    np.testing.assert_allclose(last, previous, rtol=1e-12)
+
+
+def test_step_sums_of_a_discrete_model_use_distinct_rows() -> None:
+    model = BetaGeoBetaBinomModel.from_params(
+        {"alpha": 1.2, "beta": 0.75, "gamma": 0.66, "delta": 2.78}
+    )
+    x = np.array([0.0, 1.0, 3.0, 3.0, 0.0, 6.0] * 50)
+    tx = np.array([0.0, 2.0, 5.0, 5.0, 0.0, 6.0] * 50)
+    n = np.full(len(x), 6.0)
+    total, last = model._horizon_sums((x, tx, n), [1.0, 2.0, 3.0], [1.0, 0.9, 0.8])
+    direct = sum(
+        (model._expected_purchases((x, tx, n), t) - model._expected_purchases((x, tx, n), t - 1))
+        * f
+        for t, f in ((1.0, 1.0), (2.0, 0.9), (3.0, 0.8))
+    )
+    np.testing.assert_allclose(total, direct, rtol=1e-12)
+    np.testing.assert_allclose(last, model._expected_purchases((x, tx, n), 3.0), rtol=1e-12)

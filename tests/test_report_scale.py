@@ -1,0 +1,274 @@
+"""The report at scale and on the new run-folder contract: Parquet files, forecast dates,
+left-out customers, currency, segments and actions, bounded chart sizes (issues 7 and 9)."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+import pytest
+from matplotlib.collections import Collection
+from matplotlib.lines import Line2D
+
+from clvmodel import BetaGeoModel, GammaGammaModel, __version__
+from clvmodel.clv import score
+from clvmodel.io import save_model, write_json
+from clvmodel.report import iter_report_pages, load_run, report_context, write_figures
+from clvmodel.report.numbers import report_numbers
+from clvmodel.report.render import write_customer_lists
+from clvmodel.segments import SEGMENTS, add_segments, quartile_scores, rfm_segments
+
+#: Most data points any one chart may draw, whatever the number of customers.
+MAX_POINTS = 5000
+
+
+def synthetic_run(out: Path, n: int, *, seed: int = 1, fmt: str = "parquet") -> Path:
+    """A run folder of ``n`` customers with today's contract keys, from known parameters
+    (BG/NBD r=0.25, alpha=4, a=0.8, b=2.5; Gamma-Gamma p=6, q=4, gamma=15), no fitting."""
+    rng = np.random.default_rng(seed)
+    T = rng.uniform(1.0, 52.0, n).round(2)
+    freq = rng.negative_binomial(0.3, 0.3, n).clip(0, 60).astype(np.int64)
+    recency = np.where(freq > 0, (T * rng.uniform(0, 1, n)).round(2), 0.0)
+    money = np.where(freq > 0, rng.gamma(6.0, 4.0, n).round(2), 0.0)
+    ids = np.char.add("c", np.arange(n).astype(str))
+    summary = pd.DataFrame(
+        {"frequency": freq, "recency": recency, "T": T, "monetary_value": money},
+        index=pd.Index(ids, name="customer_id"),
+    )
+    summary.attrs["time_unit"] = "W"
+    purchase = BetaGeoModel.from_params(
+        {"r": 0.25, "alpha": 4.0, "a": 0.8, "b": 2.5}, time_unit="W"
+    )
+    spend = GammaGammaModel.from_params({"p": 6.0, "q": 4.0, "gamma": 15.0}, time_unit="W")
+    out.mkdir(parents=True, exist_ok=True)
+    save_model(purchase, out / "models" / "bgnbd.json")
+    save_model(spend, out / "models" / "gamma-gamma.json")
+    scores = score(purchase, summary, horizon=52, spend_model=spend, discount_rate=0.1)
+    if fmt == "parquet":
+        pq.write_table(pa.Table.from_pandas(summary.reset_index(), preserve_index=False),
+                       out / "summary.parquet")  # fmt: skip
+        pq.write_table(pa.Table.from_pandas(scores, preserve_index=False), out / "scores.parquet")
+    else:
+        summary.to_csv(out / "summary.csv")
+        scores.to_csv(out / "scores.csv", index=False)
+    weeks = np.arange(1, 53, dtype=np.float64)
+    dates = pd.Timestamp("2024-01-01") + pd.to_timedelta(weeks * 7 - 1, unit="D")
+    pd.DataFrame(
+        {"t": weeks, "date": dates.strftime("%Y-%m-%d"), "actual": rng.poisson(n / 40, 52)}
+    ).to_csv(out / "tracking.csv", index=False)
+    write_json(out / "metrics.json", {"models": {"bgnbd": {"bic": 1.0}}, "holdout": None})
+    write_json(
+        out / "run.json",
+        {
+            "clvmodel_version": __version__,
+            "input": "synthetic.parquet",
+            "time_unit": "W",
+            "first_date": "2024-01-01",
+            "observation_end": "2024-12-29",
+            "calibration_end": None,
+            "forecast_start": "2024-12-29",
+            "forecast_end": "2025-12-28",
+            "horizon": 52.0,
+            "excluded": {"no purchase before the observation end": 17},
+            "excluded_customers": 17,
+            "ledger": {"input_rows": n * 3, "used_rows": n * 3, "rejected_rows": 0},
+            "n_customers": n,
+            "n_transactions": int(freq.sum() + n),
+            "purchase_model": "bgnbd",
+            "spend_model": "gamma-gamma",
+            "choice_reason": "bgnbd as requested",
+            "discount_rate": 0.1,
+            "margin": 1.0,
+            "config": {"currency": "EUR"},
+        },
+    )
+    return out
+
+
+def chart_points(fig) -> list[tuple[str, int]]:
+    """(axes title, data points drawn) for every Axes of a figure: line vertices, scatter
+    offsets and bars (patches)."""
+    out = []
+    for ax in fig.axes:
+        points = sum(len(line.get_xdata()) for line in ax.get_lines() if isinstance(line, Line2D))
+        points += sum(len(c.get_offsets()) for c in ax.collections if isinstance(c, Collection))
+        points += len(ax.patches)
+        out.append((ax.get_title(loc="left") or ax.get_title(), points))
+    return out
+
+
+def page_text(fig) -> str:
+    """A page's text, with the line breaks of wrapped paragraphs undone."""
+    return " ".join(" ".join(t.get_text() for t in fig.texts).split())
+
+
+pytestmark = pytest.mark.filterwarnings("ignore:divide by zero:RuntimeWarning")
+
+
+@pytest.fixture(scope="module")
+def big_run(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return synthetic_run(tmp_path_factory.mktemp("big_run"), 200_000)
+
+
+@pytest.fixture(scope="module")
+def big_pages(big_run: Path) -> tuple[object, dict[str, str], list[tuple[str, int]]]:
+    """The report context of the 200k run, its pages' text and its charts' point counts."""
+    ctx = report_context(big_run)
+    texts, points = {}, []
+    for title, fig in iter_report_pages(ctx):
+        texts[title] = page_text(fig)
+        points += chart_points(fig)
+    return ctx, texts, points
+
+
+def test_charts_of_200k_customers_draw_a_bounded_number_of_points(big_pages) -> None:
+    ctx, _, charts = big_pages
+    assert ctx.n.n_customers == 200_000
+    seen = []
+    if True:
+        for title, points in charts:
+            seen.append(title)
+            assert points <= MAX_POINTS, f"{title!r} draws {points:,} points"
+    assert "Cumulative share of value by customer rank" in seen
+    assert any(t.startswith("Value and P(alive) (a random 2,000 of 200,000") for t in seen)
+
+
+def test_report_reads_parquet_only_the_columns_it_needs(big_run: Path) -> None:
+    run = load_run(big_run)
+    assert run.scores_path == big_run / "scores.parquet"
+    assert set(run.summary.columns) <= {"frequency", "recency", "T", "monetary_value"}
+    assert "expected_purchases" in run.scores.columns
+
+
+def test_pages_show_forecast_dates_left_out_customers_and_currency(big_run, big_pages) -> None:
+    ctx, pages, _ = big_pages
+    summary = pages["Summary"]
+    assert "29 Dec 2024 \N{EN DASH} 28 Dec 2025 (52 weeks), from the end of the data" in summary
+    assert "17 customers not scored (no purchase before the observation end: 17)" in summary
+    # config.currency of run.json labels every money figure.
+    assert ctx.currency == "EUR"
+    assert f"EUR {ctx.clv['clv_total']:,.0f}" in summary
+    assert "EUR" in pages["Whom to act on"] and "EUR" in pages["Segments"]
+    assert report_context(big_run, currency="$").money(1234.5) == "$1,234"
+
+
+def test_active_is_defined_once_and_the_headline_is_reproducible(big_run, big_pages) -> None:
+    """One number for "active" on pages 1 and 4; the headline is the same on a re-run."""
+    first, pages, _ = big_pages
+    n = first.n
+    sentence = f"{n.active_expected:,.0f} of the {n.n_customers:,} customers"
+    summary = pages["Summary"]
+    assert sentence in summary
+    assert sentence in pages["What the model expects of each customer"]
+    assert f"{n.buyers_expected:,.0f}" in summary
+    again = report_numbers(load_run(big_run), 52.0)
+    assert again.buyers_expected == n.buyers_expected
+    assert again.active_expected == n.active_expected
+
+
+def test_expected_buyers_agree_across_models_where_p_alive_does_not(cdnow) -> None:
+    """On CDNOW, BG/NBD and MBG/NBD disagree on P(alive) (one-time buyers) but not on how
+    many customers will buy in the next 52 weeks (item 3 of issue 9)."""
+    from clvmodel.models.mbgnbd import ModifiedBetaGeoModel
+
+    bg = BetaGeoModel().fit(cdnow)
+    mbg = ModifiedBetaGeoModel().fit(cdnow)
+    alive = [float(m.p_alive(cdnow).mean()) for m in (bg, mbg)]
+    buyers = [float(1 - m.probability_of_purchases(cdnow, t=52, n=0).mean()) for m in (bg, mbg)]
+    assert alive[0] - alive[1] > 0.2
+    assert abs(buyers[0] - buyers[1]) < 0.03
+
+
+def test_csv_run_folders_still_render(tmp_path: Path) -> None:
+    run_dir = synthetic_run(tmp_path / "csv", 3000, fmt="csv")
+    ctx = report_context(run_dir)
+    assert ctx.run.scores_path == run_dir / "scores.csv"
+    target = write_customer_lists(ctx)
+    assert target == run_dir / "segments.csv"
+    lists = pd.read_csv(target, dtype={"customer_id": str}, keep_default_na=False)
+    assert len(lists) == 3000
+    at_risk, win_back = ctx.n.actions
+    assert (lists["action"] == "at risk").sum() == at_risk.customers
+    assert (lists["action"] == "win back").sum() <= win_back.customers
+    assert set(lists["segment"]) <= {*SEGMENTS, "Other"}
+    figures = {p.stem for p in write_figures(run_dir)}
+    assert "value_risk" in figures
+
+
+def test_actions_follow_their_rules(big_pages) -> None:
+    ctx = big_pages[0]
+    scores = ctx.run.scores
+    p = scores["p_alive"].to_numpy()
+    at_risk, win_back = ctx.n.actions
+    assert at_risk.customers > 0 and win_back.customers > 0
+    assert np.all((p[at_risk.mask] >= 0.25) & (p[at_risk.mask] < 0.60))
+    assert np.all(p[win_back.mask] < 0.25)
+    assert at_risk.clv_total == pytest.approx(scores["clv"].to_numpy()[at_risk.mask].sum())
+    table = ctx.n.segments
+    assert table["customers"].sum() == len(scores)
+    assert table["clv_total"].sum() == pytest.approx(scores["clv"].sum())
+
+
+# ------------------------------------------------------------------ segments maths
+def test_quartile_scores_give_ties_their_lowest_score() -> None:
+    values = np.array([0, 0, 0, 0, 0, 0, 1, 2, 3, 4])  # 60% zeros
+    assert quartile_scores(values).tolist() == [1, 1, 1, 1, 1, 1, 3, 3, 4, 4]
+    assert quartile_scores(np.arange(8)).tolist() == [1, 1, 2, 2, 3, 3, 4, 4]
+    assert quartile_scores(np.arange(8), higher_is_better=False).tolist() == [
+        4, 4, 3, 3, 2, 2, 1, 1,
+    ]  # fmt: skip
+
+
+def test_rfm_segments_name_the_codes() -> None:
+    summary = pd.DataFrame(
+        {
+            "frequency": [10, 0, 5, 1],
+            "recency": [50.0, 0.0, 10.0, 40.0],
+            "T": [52.0, 52.0, 52.0, 41.0],
+            "monetary_value": [100.0, 0.0, 80.0, 5.0],
+        },
+        index=pd.Index(["a", "b", "c", "d"], name="customer_id"),
+    )
+    table = rfm_segments(summary)
+    assert table.loc["a", "rfm_score"] == "344"
+    assert table.loc["a", "segment"] == "Premium Customer"
+    assert table.loc["b", "rfm_score"] == "111"
+    assert table.loc["b", "segment"] == "Inactive Customer"
+    # c: 42 weeks since the last purchase (R 2), 5 repeat (F 3), 80 a purchase (M 3).
+    assert table.loc["c", "rfm_score"] == "233"
+    assert table.loc["c", "segment"] == "Repeat Customer"
+    assert table.loc["d", "rfm_score"] == "422"
+    assert table.loc["d", "segment"] == "At Risk Customer"
+    before = summary.copy()
+    scored = add_segments(summary.reset_index())
+    pd.testing.assert_frame_equal(summary, before)
+    assert scored["segment"].tolist() == table["segment"].tolist()
+
+
+def test_segments_of_a_run_match_the_scores_column(tmp_path: Path) -> None:
+    run_dir = synthetic_run(tmp_path / "seg", 2000, fmt="csv")
+    scores = pd.read_csv(run_dir / "scores.csv", dtype={"customer_id": str})
+    summary = pd.read_csv(run_dir / "summary.csv", dtype={"customer_id": str})
+    with_segments = add_segments(scores, summary)
+    with_segments.to_csv(run_dir / "scores.csv", index=False)
+    ctx = report_context(run_dir)
+    assert list(ctx.n.segment_of) == with_segments["segment"].tolist()
+    assert json.loads((run_dir / "run.json").read_text())["config"]["currency"] == "EUR"
+
+
+def test_cli_report_takes_a_currency_and_prints_absolute_paths(tmp_path, monkeypatch) -> None:
+    import io
+
+    from clvmodel.cli import main
+
+    synthetic_run(tmp_path / "cli", 1500, fmt="csv")
+    monkeypatch.chdir(tmp_path)
+    err = io.StringIO()
+    assert main(["report", "cli", "--currency", "GBP"], stdout=io.StringIO(), stderr=err) == 0
+    assert str((tmp_path / "cli" / "report.pdf").resolve()) in err.getvalue()
+    ctx = report_context(tmp_path / "cli", currency="GBP")
+    assert ctx.money(12.5) == "GBP 12.50"
