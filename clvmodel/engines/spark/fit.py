@@ -33,7 +33,7 @@ import pandas as pd
 
 from ...exceptions import InputError
 from ...validation import ID_COLUMN
-from .summary import require_spark_columns
+from .sources import require_spark_columns
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame

@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from ...exceptions import InputError
-from .summary import require_spark_columns
+from .sources import require_spark_columns
 
 if TYPE_CHECKING:
     from pyspark.sql import DataFrame
