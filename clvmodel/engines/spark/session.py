@@ -131,6 +131,11 @@ def get_session(options: SparkOptions | None = None) -> SparkSession:
         builder = builder.config("spark.sql.shuffle.partitions", str(opts.shuffle_partitions))
     if opts.driver_memory is not None:
         builder = builder.config("spark.driver.memory", opts.driver_memory)
+    log_config = Path(__file__).with_name("log4j2.properties")
+    if log_config.is_file():  # JVM warnings at start-up would drown the stage lines
+        builder = builder.config(
+            "spark.driver.extraJavaOptions", f"-Dlog4j2.configurationFile=file:{log_config}"
+        )
     for key, value in opts.conf.items():
         builder = builder.config(key, value)
     try:
