@@ -18,7 +18,13 @@ from pathlib import Path
 from typing import TextIO
 
 from . import __version__
-from .exceptions import CLVModelError, FitError, InputError, ModelFileError
+from .exceptions import (
+    CLVModelError,
+    EngineUnavailableError,
+    FitError,
+    InputError,
+    ModelFileError,
+)
 
 #: The bundled CDNOW log (package data, so the demo runs from a wheel install too).
 DEMO_DATA = Path(__file__).resolve().parent / "datasets" / "cdnow_transactions.csv.gz"
@@ -227,6 +233,18 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--candidates", default=CANDIDATES, help="models auto compares")
     _add_output_options(p)
     _add_currency_option(p, default=None)
+    p.add_argument(
+        "--engine",
+        choices=("duckdb", "spark"),
+        default="duckdb",
+        help="where the summary runs: duckdb (this machine, default) or spark (INPUT: a "
+        "file, folder or glob Spark reads; needs pip install 'clvmodel[spark]' and Java)",
+    )
+    p.add_argument(
+        "--spark-master",
+        default="local[*]",
+        help="Spark master when no session is active (default local[*]; spark-submit sets it)",
+    )
 
 
 def _quiet(_: str) -> None:
@@ -394,6 +412,8 @@ def _run(args: argparse.Namespace, source: str, out_dir: str, err: TextIO) -> in
         margin=args.margin,
         memory_limit=args.memory_limit,
         currency=args.currency,
+        engine=getattr(args, "engine", "duckdb"),
+        spark_master=getattr(args, "spark_master", "local[*]"),
     )
     # One line per stage on stderr, terminal or not (a bar as well on a terminal).
     run_pipeline(
@@ -534,6 +554,9 @@ def main(
         with warnings.catch_warnings():
             warnings.showwarning = show
             return int(COMMANDS[args.command](args, out, err))
+    except EngineUnavailableError as exc:
+        _say(err, f"clvmodel {args.command}: {exc}")
+        return ExitStatus.USAGE
     except FitError as exc:
         _say(err, f"clvmodel {args.command}: fit failed: {exc}")
         return ExitStatus.FIT_ERROR

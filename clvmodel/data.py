@@ -14,6 +14,7 @@ import os
 import warnings
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -86,15 +87,15 @@ def summarise(
         Bad arguments, an unreadable file, no usable row, ``observation_end`` before
         ``calibration_end``, or no customer left in the calibration period.
     """
-    unit = check_unit(freq)
-    _check_columns(customer_col, date_col, amount_col)
-    obs_arg = _as_date(observation_end, "observation_end", date_format)
-    cal_arg = _as_date(calibration_end, "calibration_end", date_format)
-    if obs_arg is not None and cal_arg is not None and obs_arg < cal_arg:
-        raise InputError(
-            f"The 'observation_end' parameter must be on or after calibration_end "
-            f"({cal_arg.isoformat()}). Got {obs_arg.isoformat()} instead."
-        )
+    unit, obs_arg, cal_arg = check_arguments(
+        customer_col=customer_col,
+        date_col=date_col,
+        amount_col=amount_col,
+        freq=freq,
+        observation_end=observation_end,
+        calibration_end=calibration_end,
+        date_format=date_format,
+    )
     source = _source(data)
 
     with DuckDBSummaryEngine(
@@ -117,31 +118,9 @@ def summarise(
             unit_days=unit_days(unit),
         )
 
-    if len(rejects) != ledger.rejected_rows:
-        raise AssertionError(
-            f"{len(rejects):,} rejected rows listed but {ledger.rejected_rows:,} counted."
-        )
-    if frame.empty:
-        raise InputError(
-            f"No customer made a first purchase on or before calibration_end "
-            f"({cal_arg}); the first transaction is dated {bounds.first_date}. "
-            f"All {stats['excluded_customers']:,} customers would be left out."
-        )
+    check_summary(len(rejects), len(frame), ledger, stats, bounds, cal_arg)
     summary = _finish(frame, source, customer_col)
-    summary.attrs.update(
-        {
-            "time_unit": unit,
-            "observation_end": obs.isoformat(),
-            "calibration_end": cal_arg.isoformat() if cal_arg is not None else None,
-            "first_date": bounds.first_date.isoformat() if bounds.first_date else None,
-            "input_rows": ledger.input_rows,
-            "used_rows": ledger.used_rows,
-            "rejected_rows": ledger.rejected_rows,
-            "rows_after_observation_end": ledger.by_reason.get("after observation end", 0),
-            "n_transactions": stats["n_transactions"],
-            "excluded_customers": stats["excluded_customers"],
-        }
-    )
+    summary.attrs.update(summary_attrs(unit, obs, cal_arg, bounds, ledger, stats))
     rejects["row"] = rejects["row"].astype(np.int64)
     tracking = _tracking_table(periods, period_counts, bounds.first_date, obs, unit_days(unit))
     return SummaryResult(summary=summary, rejects=rejects, ledger=ledger, tracking=tracking)
@@ -181,6 +160,74 @@ def account_rows(
             f"Got {calibration_end.isoformat()} instead."
         )
     return bounds, obs, ledger
+
+
+def check_arguments(
+    *,
+    customer_col: str,
+    date_col: str,
+    amount_col: str | None,
+    freq: str,
+    observation_end: DateLike,
+    calibration_end: DateLike,
+    date_format: str | None,
+) -> tuple[str, _dt.date | None, _dt.date | None]:
+    """Check the arguments of :func:`summarise` before any work (shared by the engines):
+    the time unit and the observation and calibration ends as dates (``None``: not given)."""
+    unit = check_unit(freq)
+    _check_columns(customer_col, date_col, amount_col)
+    obs_arg = _as_date(observation_end, "observation_end", date_format)
+    cal_arg = _as_date(calibration_end, "calibration_end", date_format)
+    if obs_arg is not None and cal_arg is not None and obs_arg < cal_arg:
+        raise InputError(
+            f"The 'observation_end' parameter must be on or after calibration_end "
+            f"({cal_arg.isoformat()}). Got {obs_arg.isoformat()} instead."
+        )
+    return unit, obs_arg, cal_arg
+
+
+def check_summary(
+    n_rejects: int,
+    n_customers: int,
+    ledger: RowLedger,
+    stats: dict[str, int],
+    bounds: Bounds,
+    cal_arg: _dt.date | None,
+) -> None:
+    """Check the rejects listed against the ledger, and that some customer is summarised."""
+    if n_rejects != ledger.rejected_rows:
+        raise AssertionError(
+            f"{n_rejects:,} rejected rows listed but {ledger.rejected_rows:,} counted."
+        )
+    if n_customers == 0:
+        raise InputError(
+            f"No customer made a first purchase on or before calibration_end "
+            f"({cal_arg}); the first transaction is dated {bounds.first_date}. "
+            f"All {stats['excluded_customers']:,} customers would be left out."
+        )
+
+
+def summary_attrs(
+    unit: str,
+    obs: _dt.date,
+    cal_arg: _dt.date | None,
+    bounds: Bounds,
+    ledger: RowLedger,
+    stats: dict[str, int],
+) -> dict[str, Any]:
+    """The scalars a summary carries (``attrs`` of :func:`rfm_summary`'s result)."""
+    return {
+        "time_unit": unit,
+        "observation_end": obs.isoformat(),
+        "calibration_end": cal_arg.isoformat() if cal_arg is not None else None,
+        "first_date": bounds.first_date.isoformat() if bounds.first_date else None,
+        "input_rows": ledger.input_rows,
+        "used_rows": ledger.used_rows,
+        "rejected_rows": ledger.rejected_rows,
+        "rows_after_observation_end": ledger.by_reason.get("after observation end", 0),
+        "n_transactions": stats["n_transactions"],
+        "excluded_customers": stats["excluded_customers"],
+    }
 
 
 def rfm_summary(

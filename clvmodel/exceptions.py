@@ -62,3 +62,8 @@ class HessianWarning(CLVModelWarning):
 
 class RejectedRowsWarning(CLVModelWarning):
     """Some input rows were rejected; the message counts them by reason."""
+
+
+class EngineUnavailableError(CLVModelError):
+    """The engine asked for cannot start here (pyspark not installed, no Java); the message
+    says how to install what is missing."""

@@ -3,7 +3,9 @@
 :mod:`clvmodel.engines.sql` holds the one definition of the summary as SQL text, with the
 few engine-specific spellings behind a :class:`~clvmodel.engines.sql.Dialect`;
 :mod:`clvmodel.engines.duckdb` runs it in an in-memory DuckDB connection on DataFrames, CSV
-and Parquet files. Users call :func:`clvmodel.data.rfm_summary`, not the engines.
+and Parquet files; :mod:`clvmodel.engines.spark` runs it in Spark (``RunConfig.engine =
+"spark"``, ``clvmodel run --engine spark``; Python API in :mod:`clvmodel.spark`). Users call
+:func:`clvmodel.data.rfm_summary` or :func:`clvmodel.spark.summarise`, not the engines.
 
 The engine seam
 ---------------

@@ -6,7 +6,8 @@ differs between engines (identifier quoting, day differences, date parsing, fini
 go through a :class:`Dialect`. :data:`DUCKDB` is the dialect run today
 (:mod:`clvmodel.engines.duckdb`); a Spark SQL dialect would override ``quote``
 (backticks), ``day_diff`` (``datediff(end, start)``), ``parse_timestamp``
-(``try_to_timestamp`` with a Java pattern) and ``is_finite``.
+(``try_to_timestamp`` with a Java pattern), ``is_finite`` and ``exact``: that is
+:data:`clvmodel.engines.spark.dialect.SPARK`.
 
 Contract with the engine
 ------------------------
@@ -115,6 +116,11 @@ class Dialect:
     def is_finite(self, expr: str) -> str:
         """TRUE for a finite double (not NaN, not +/-infinity)."""
         return f"isfinite({expr})"
+
+    def exact(self, expr: str) -> str:
+        """A DOUBLE amount as :data:`EXACT_TYPE`: DuckDB multiplies by 10^18 in floating
+        point and rounds half away from zero (``35.31`` becomes 35.310000000000004096)."""
+        return f"CAST({expr} AS {EXACT_TYPE})"
 
 
 DUCKDB = Dialect()
@@ -278,13 +284,13 @@ ORDER BY s.src_row
 """
 
 
-def occasions_sql(final_rows: str, *, has_amount: bool) -> str:
+def occasions_sql(final_rows: str, *, has_amount: bool, d: Dialect = DUCKDB) -> str:
     """Purchase occasions: one row per (customer, calendar day) with a used row.
 
     Columns ``customer_id``, ``txn_date`` and, with an amount column, ``amount`` (the sum of
     that day's amounts, exact, as :data:`EXACT_TYPE`).
     """
-    amount = f", SUM(CAST(amount AS {EXACT_TYPE})) AS amount" if has_amount else ""
+    amount = f", SUM({d.exact('amount')}) AS amount" if has_amount else ""
     return f"""
 SELECT customer_id, txn_date{amount}
 FROM {final_rows}

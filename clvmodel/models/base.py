@@ -12,7 +12,7 @@ from __future__ import annotations
 import warnings
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar, Protocol, Self
 
 import numpy as np
 import pandas as pd
@@ -210,6 +210,18 @@ def _on_ridge(
     return False
 
 
+class SummedLogLik(Protocol):
+    """The weighted log-likelihood summed somewhere else (e.g. across Spark partitions).
+
+    ``f(theta, gradient)`` returns ``Σ w ll`` over all rows and, with ``gradient``, also
+    ``Σ w ∂ll/∂θ`` (natural-scale parameters, shape ``(k,)``); ``total_weight`` is ``Σ w``.
+    """
+
+    total_weight: float
+
+    def __call__(self, theta: Array, gradient: bool) -> tuple[float, Array | None]: ...
+
+
 def _objectives(
     loglik: LogLik,
     data: Sequence[Array],
@@ -217,6 +229,7 @@ def _objectives(
     analytic_gradient: bool,
     log_scale: Array | None = None,
     l2: Array | None = None,
+    summed: SummedLogLik | None = None,
 ) -> tuple[
     Callable[[Array], float],
     Callable[[Array], tuple[float, Array]],
@@ -225,8 +238,9 @@ def _objectives(
     """Weighted mean log-likelihood over the fitted scale (log-parameters, and unbounded
     entries where ``log_scale`` is False), minus ``Σ l2_j θ_j²`` (lifetimes' penalizer, on
     the natural scale): value, value and gradient, and the optimiser's objective (negated,
-    with non-finite values turned into a large penalty)."""
-    total_w = float(np.sum(weights))
+    with non-finite values turned into a large penalty). With ``summed``, the sums come from
+    it instead of ``data`` and ``weights``."""
+    total_w = float(np.sum(weights)) if summed is None else float(summed.total_weight)
     # Rows are evaluated in chunks so that the likelihood's temporaries stay bounded.
     chunks = [slice(i, i + CHUNK_ROWS) for i in range(0, len(weights), CHUNK_ROWS)] or [slice(0, 0)]
 
@@ -234,7 +248,12 @@ def _objectives(
         mask = np.ones(len(log_theta), bool) if log_scale is None else log_scale
         theta = natural(log_theta, mask)
         with np.errstate(all="ignore"):
-            total = sum(float(weights[c] @ loglik(theta, *(d[c] for d in data))) for c in chunks)
+            if summed is not None:
+                total = summed(theta, False)[0]
+            else:
+                total = sum(
+                    float(weights[c] @ loglik(theta, *(d[c] for d in data))) for c in chunks
+                )
             pen = 0.0 if l2 is None else float(l2 @ theta**2)
             return total / total_w - pen
 
@@ -246,10 +265,14 @@ def _objectives(
         jac = np.where(mask, theta, 1.0)
         value, grad_sum = 0.0, np.zeros(len(theta))
         with np.errstate(all="ignore"):
-            for c in chunks:
-                ll, grad = loglik(theta, *(d[c] for d in data), gradient=True)
-                value += float(weights[c] @ ll)
-                grad_sum += grad @ weights[c]
+            if summed is not None:
+                value, grad_sum = summed(theta, True)
+                assert grad_sum is not None
+            else:
+                for c in chunks:
+                    ll, grad = loglik(theta, *(d[c] for d in data), gradient=True)
+                    value += float(weights[c] @ ll)
+                    grad_sum += grad @ weights[c]
             value, grad = value / total_w, grad_sum / total_w
             if l2 is not None:
                 value, grad = value - float(l2 @ theta**2), grad - 2.0 * l2 * theta
@@ -278,6 +301,7 @@ def maximize_likelihood(
     notes: Sequence[str] = (),
     log_scale: Array | None = None,
     l2: Array | None = None,
+    summed: SummedLogLik | None = None,
 ) -> FitResult:
     """Maximise ``sum(weights * loglik(params, *data))`` over positive parameters.
 
@@ -305,28 +329,32 @@ def maximize_likelihood(
         Ridge penalty per parameter: the fit maximises the mean log-likelihood minus
         ``Σ l2_j θ_j²`` (lifetimes' ``penalizer_coef`` when every entry is that value).
         The unpenalised log-likelihood is reported, the penalised one beside it.
+    summed : SummedLogLik, optional
+        The log-likelihood summed over all rows elsewhere (rows too many for this process);
+        ``data`` and ``weights`` are then a sample of the rows, used only for the warm start.
 
     Raises
     ------
     FitError
         When the optimiser fails away from an optimum; the optimiser's message is kept.
     """
-    total_w = float(np.sum(weights))
+    total_w = float(np.sum(weights)) if summed is None else float(summed.total_weight)
     if total_w <= 0:
         raise InputError("The data has no rows with positive weight: there is nothing to fit.")
 
     mask = np.ones(len(param_names), bool) if log_scale is None else np.asarray(log_scale, bool)
     fun_args = (analytic_gradient, mask, None if l2 is None or not np.any(l2) else l2)
-    mean_ll, mean_ll_grad, objective = _objectives(loglik, data, weights, *fun_args)
+    mean_ll, mean_ll_grad, objective = _objectives(loglik, data, weights, *fun_args, summed=summed)
     x0 = np.asarray(x0, dtype=np.float64)
     start = np.where(mask, np.log(np.where(mask, x0, 1.0)), x0)
     start = np.clip(start, -LOG_BOUND + 1, LOG_BOUND - 1)
     n_rows = len(weights)
     warm_inv_h = None
-    if n_rows > WARM_START_ROWS:
+    if n_rows > WARM_START_ROWS or (summed is not None and n_rows > 1):
         # Warm start: the optimum of a fixed random subsample is close to the full one, and
         # its evaluations cost a fraction of the full data's.
-        rows = np.random.default_rng(0).choice(n_rows, WARM_START_ROWS // 2, replace=False)
+        size = min(WARM_START_ROWS // 2, n_rows)
+        rows = np.random.default_rng(0).choice(n_rows, size, replace=False)
         sub = _objectives(loglik, tuple(d[rows] for d in data), weights[rows], *fun_args)
         warm = _bfgs(sub[2], start, max_iter=max_iter)
         if warm.success:  # both objectives are means: the curvature carries over too
@@ -587,7 +615,9 @@ class BaseModel:
         ----------
         data : DataFrame
             One row per customer with the model's columns (see ``columns``), for example the
-            output of :func:`clvmodel.rfm_summary`.
+            output of :func:`clvmodel.rfm_summary`; or a Spark DataFrame (the summary of
+            :func:`clvmodel.spark.summarise`, or distinct rows with ``weights`` naming their
+            counts), collapsed in Spark, see :func:`clvmodel.engines.spark.fit.fit_spark`.
         weights : str or array-like, optional
             A column name or one weight per row: how many customers the row stands for.
         time_unit : str, optional
@@ -602,6 +632,12 @@ class BaseModel:
         -------
         self
         """
+        if not isinstance(data, pd.DataFrame) and type(data).__module__.startswith("pyspark"):
+            from ..engines.spark.fit import fit_spark  # a Spark summary: collapsed in Spark
+
+            if columns:
+                data = data.withColumnsRenamed({v: k for k, v in columns.items()})
+            return fit_spark(self, data, weights=weights, time_unit=time_unit)
         data = rename_columns(data, columns)
         unit = time_unit if time_unit is not None else data.attrs.get("time_unit")
         unit = check_unit(unit, "time_unit") if unit is not None else None

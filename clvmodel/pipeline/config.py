@@ -62,6 +62,11 @@ class RunConfig:
         Customers scored per batch.
     currency : str, optional
         Currency of the amounts (``"EUR"``, ``"$"``), shown on the report's money figures.
+    engine : {"duckdb", "spark"}
+        Where the summary runs (:mod:`clvmodel.engines`); ``"spark"`` reads the input with
+        Spark (a file, folder or glob) in the active SparkSession or one on ``spark_master``.
+    spark_master : str
+        Spark master of the session built when none is active.
     """
 
     customer_col: str = "customer_id"
@@ -80,3 +85,5 @@ class RunConfig:
     threads: int = DEFAULT_THREADS
     batch_rows: int = DEFAULT_BATCH_ROWS
     currency: str | None = None
+    engine: str = "duckdb"
+    spark_master: str = "local[*]"

@@ -197,6 +197,31 @@ def _forecast_clv_metrics(c: np.ndarray) -> dict[str, Any]:
     }
 
 
+def _open_engine(source: pd.DataFrame | str | Path, config: RunConfig) -> Any:
+    """The summary engine of ``config.engine`` on ``source`` (see :mod:`clvmodel.engines`)."""
+    columns = {
+        "customer_col": config.customer_col,
+        "date_col": config.date_col,
+        "amount_col": config.amount_col,
+        "date_format": config.date_format,
+    }
+    if config.engine == "spark":
+        from ..engines.spark.session import SparkOptions, get_session
+        from ..engines.spark.summary import SparkSummaryEngine
+
+        spark = get_session(SparkOptions(master=config.spark_master))
+        if isinstance(source, pd.DataFrame):
+            return SparkSummaryEngine(spark, spark.createDataFrame(source), **columns)
+        return SparkSummaryEngine(spark, str(source), **columns)
+    if config.engine != "duckdb":
+        raise InputError(
+            f"The 'engine' setting must be 'duckdb' or 'spark'. Got {config.engine!r} instead."
+        )
+    return DuckDBSummaryEngine(
+        source, **columns, memory_limit=config.memory_limit, threads=config.threads
+    )
+
+
 def run_pipeline(
     transactions: str | Path,
     out_dir: str | Path,
@@ -261,15 +286,7 @@ def run_pipeline(
     metrics: dict[str, Any] = {"run_id": run_id, "models": {}, "holdout": None}
     excluded: dict[str, int] = {}
 
-    with DuckDBSummaryEngine(
-        source,
-        customer_col=config.customer_col,
-        date_col=config.date_col,
-        amount_col=config.amount_col,
-        date_format=config.date_format,
-        memory_limit=config.memory_limit,
-        threads=config.threads,
-    ) as engine:
+    with _open_engine(transactions if config.engine == "spark" else source, config) as engine:
         with stages.stage("summary") as st:
             bounds, obs, ledger = account_rows(engine, source, obs_arg, cal_arg)
             # Unordered: scores follow the engine's order; sorting 10M ids costs more than
