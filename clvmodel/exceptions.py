@@ -40,6 +40,13 @@ class FitError(CLVModelError, RuntimeError):
         self.optimizer_message = optimizer_message
 
 
+class NotIdentifiedError(FitError, InputError):
+    """The data cannot identify the model (no repeat buyers, nobody churned, no time observed).
+
+    Both a failed fit (exit status 4 on the command line) and a property of the input.
+    """
+
+
 class ModelFileError(CLVModelError, ValueError):
     """A model file is unreadable, of an unknown schema version or of the wrong model."""
 
