@@ -176,6 +176,40 @@ def _hessian(grad: Callable[[Array], Array], theta: Array, h: float = 1e-5) -> A
     return 0.5 * (hess + hess.T)
 
 
+#: A Wald interval needs the log-likelihood to fall by about 1/2 one standard error away from
+#: the estimate; where it falls by less than this along the flattest direction, the
+#: likelihood is a ridge there and the curvature measures nothing.
+RIDGE_DROP = 0.1
+
+
+def _on_ridge(
+    mean_ll: Callable[[Array], float], log_theta: Array, value: float, total_hess: Array, n: float
+) -> bool:
+    """Whether the estimate lies on a ridge rather than at a well-defined maximum.
+
+    A finite-difference Hessian can look negative definite on a log-likelihood that is nearly
+    flat along one direction (e.g. sBG on geometric survival, where only gamma / (gamma +
+    delta) is identified and the maximum drifts towards infinity). Along the direction of
+    least curvature, one standard error either way, a quadratic log-likelihood falls by 1/2;
+    if the actual fall on either side is below ``RIDGE_DROP``, the quadratic approximation
+    behind the standard errors does not hold.
+    """
+    try:
+        eigvals, eigvecs = np.linalg.eigh(-total_hess)
+    except np.linalg.LinAlgError:
+        return True
+    smallest = int(np.argmin(eigvals))
+    if not eigvals[smallest] > 0:
+        return True
+    step = min(1.0 / np.sqrt(eigvals[smallest]), 2 * LOG_BOUND) * eigvecs[:, smallest]
+    for sign in (1.0, -1.0):
+        probe = np.clip(log_theta + sign * step, -LOG_BOUND, LOG_BOUND)
+        probed = mean_ll(probe)
+        if np.isfinite(probed) and (value - probed) * n < RIDGE_DROP:
+            return True
+    return False
+
+
 def _objectives(
     loglik: LogLik, data: Sequence[Array], weights: Array, analytic_gradient: bool
 ) -> tuple[
@@ -361,13 +395,19 @@ def maximize_likelihood(
         ok = np.all(np.isfinite(cov_log)) and np.all(np.diag(cov_log) > 0)
     except np.linalg.LinAlgError:
         ok = False
+    problem = "the Hessian at the estimates is not negative definite"
+    if ok and _on_ridge(mean_ll, log_theta, value, total_hess, total_w):
+        ok = False
+        problem = (
+            "the log-likelihood is nearly flat along a ridge through the estimates (only a "
+            "combination of the parameters is identified)"
+        )
     if ok:
         covariance = cov_log * np.outer(theta, theta)
     else:
         covariance = np.full((len(theta), len(theta)), np.nan)
         warnings.warn(
-            f"{model}: the Hessian at the estimates is not negative definite; standard "
-            f"errors are not available.",
+            f"{model}: {problem}; standard errors are not available.",
             HessianWarning,
             stacklevel=3,
         )
