@@ -15,6 +15,10 @@ class InputError(CLVModelError, ValueError):
     """Input data or arguments break a rule (missing column, bad value, wrong unit)."""
 
 
+class UsageError(InputError):
+    """A command-line argument or output path is refused before any work (exit status 2)."""
+
+
 class MissingColumnError(InputError, KeyError):
     """A required column is absent; the message names it and lists the columns present."""
 

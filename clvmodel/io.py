@@ -13,12 +13,13 @@ import contextlib
 import json
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from .exceptions import ModelFileError
+from .exceptions import ModelFileError, UsageError
 
 SCHEMA_VERSION = 1
 
@@ -33,9 +34,17 @@ def _umask() -> int:
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it onto ``path``.
 
-    On an exception the temporary file is removed and ``path`` is left untouched.
+    On an exception the temporary file is removed and ``path`` is left untouched. A symlink
+    is written through (its target is replaced, the link kept); anything that exists and is
+    not a regular file (a folder, a device, a FIFO, a socket) is refused with
+    :class:`UsageError` rather than replaced.
     """
-    target = Path(path)
+    target = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
+    if target.exists() or target.is_symlink():
+        mode = target.lstat().st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+            raise UsageError(f"The output {str(path)!r} is {kind}; refusing to replace it.")
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
@@ -177,10 +186,9 @@ def validate_model_payload(payload: Any, param_names: tuple[str, ...]) -> None:
         )
 
     def by_param(v: Any) -> bool:
-        return (
-            v is None
-            or ((isinstance(v, dict) and set(v) <= set(param_names))
-            and all(number_or_null(x) for x in v.values()))
+        return v is None or (
+            (isinstance(v, dict) and set(v) <= set(param_names))
+            and all(number_or_null(x) for x in v.values())
         )
 
     def count(v: Any) -> bool:

@@ -76,18 +76,19 @@ class RunConfig:
     horizon: float | None = None
     discount_rate: float = 0.0
     margin: float = 1.0
+    allow_unconverged: bool = False
 
 
 def _quiet(_: str) -> None:
     pass
 
 
-def fit_purchase_model(key: str, summary: Any) -> PurchaseModel:
+def fit_purchase_model(key: str, summary: Any, allow_unconverged: bool = False) -> PurchaseModel:
     """Fit the purchase model registered as ``key`` on ``summary``."""
     cls = get_model_class(key)
     if not issubclass(cls, PurchaseModel):
         raise InputError(f"{key!r} is not a purchase model; choose one of the purchase models.")
-    return cls().fit(summary)
+    return cls(allow_unconverged=allow_unconverged).fit(summary)
 
 
 def run_pipeline(
@@ -104,15 +105,27 @@ def run_pipeline(
     (``DIR/report.pdf``) are rendered from the files just written, as
     :func:`clvmodel.report.render_report` would later.
 
+    The folder is written atomically (:mod:`clvmodel.rundir`): into a temporary sibling,
+    swapped in at the end, so a run killed or failing part-way leaves ``out_dir`` as it was.
+
     Returns
     -------
     dict
         The content of ``DIR/run.json``.
     """
-    from .data import summarise, tracking_counts, write_rejects
+    from .rundir import new_run_id, staged_run_dir
 
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
+    run_id = new_run_id()
+    with staged_run_dir(out_dir, run_id) as stage:
+        return _write_run(transactions, stage, config, report=report, log=log, run_id=run_id)
+
+
+def _write_run(
+    transactions: str | Path, out: Path, config: RunConfig, *, report: bool, log: Log, run_id: str
+) -> dict[str, Any]:
+    from .data import summarise, tracking_counts, write_rejects
+    from .rundir import stamp_run
+
     started = time.perf_counter()
     result = summarise(
         str(transactions),
@@ -146,7 +159,7 @@ def run_pipeline(
         write_json(out / "comparison.json", comparison.to_dict())
         log(f"chose {key}: {choice_reason}")
     else:
-        purchase = fit_purchase_model(config.purchase_model, summary)
+        purchase = fit_purchase_model(config.purchase_model, summary, config.allow_unconverged)
         fitted = {purchase.name: purchase}
         choice_reason = f"{purchase.name} as requested"
     for model in fitted.values():
@@ -212,7 +225,9 @@ def run_pipeline(
         "discount_rate": config.discount_rate,
         "margin": config.margin,
         "seconds": round(time.perf_counter() - started, 3),
+        "run_id": run_id,
     }
+    run["files"] = stamp_run(out, run_id)
     write_json(out / "run.json", run)
     log(f"wrote scores for {len(scores):,} customers to {out / 'scores.csv'}")
     if report:

@@ -60,6 +60,7 @@ from .plotting import (
     unit_name,
 )
 from .progress import Progress
+from .rundir import check_run_folder
 from .units import UNIT_DAYS, units_per_year
 
 if TYPE_CHECKING:
@@ -167,7 +168,7 @@ def load_run(run_dir: str | Path) -> RunFiles:
     directory = Path(run_dir)
     if not directory.is_dir():
         raise InputError(f"The run directory {str(directory)!r} does not exist.")
-    run = read_json(_need(directory / "run.json", "what was run"))
+    run = check_run_folder(_need(directory / "run.json", "what was run").parent)
     summary = pd.read_csv(
         _need(directory / "summary.csv", "the RFM summary"), dtype={"customer_id": str}
     )
