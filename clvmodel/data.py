@@ -9,9 +9,11 @@ every call.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -96,15 +98,30 @@ def summarise(
         )
     source = _source(data)
 
-    with DuckDBSummaryEngine(
-        source,
-        customer_col=customer_col,
-        date_col=date_col,
-        amount_col=amount_col,
-        date_format=date_format,
-    ) as engine:
+    with (
+        _engine_errors(),
+        DuckDBSummaryEngine(
+            source,
+            customer_col=customer_col,
+            date_col=date_col,
+            amount_col=amount_col,
+            date_format=date_format,
+        ) as engine,
+    ):
         bounds = engine.bounds()
+        # Without an explicit observation end, rows dated after today are rejected (a typo
+        # such as 9999-12-31 must not move the observation end for everyone).
+        today = _dt.date.today()
         obs = obs_arg if obs_arg is not None else (bounds.last_date or _dt.date.max)
+        if obs_arg is None and bounds.last_date is not None and bounds.last_date > today:
+            obs = engine.last_date_until(today) or today
+            warnings.warn(
+                f"transactions dated after today ({today.isoformat()}, the last one "
+                f"{bounds.last_date.isoformat()}) are rejected as 'after observation end'; "
+                f"pass observation_end (--observation-end) to keep them",
+                RejectedRowsWarning,
+                stacklevel=2,
+            )
         counts = engine.row_counts(obs)
         by_reason = {str(k): n for k, n in counts.items() if k is not None}
         ledger = RowLedger(
@@ -383,6 +400,7 @@ def _check_columns(customer_col: str, date_col: str, amount_col: str | None) -> 
 
 def _source(data: DataSource) -> pd.DataFrame | Path:
     if isinstance(data, pd.DataFrame):
+        _check_object_types(data)
         return data
     if isinstance(data, str | os.PathLike):
         return Path(os.fspath(data))
@@ -390,6 +408,38 @@ def _source(data: DataSource) -> pd.DataFrame | Path:
         "The 'data' argument must be a pandas DataFrame or the path of a CSV or Parquet file. "
         f"Got {type(data).__name__} instead."
     )
+
+
+@contextlib.contextmanager
+def _engine_errors() -> Iterator[None]:
+    """DuckDB's own errors (conversion, overflow of huge sums) as :class:`InputError`."""
+    import duckdb
+
+    try:
+        yield
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"The data cannot be summarised: {first}") from exc
+
+
+def _check_object_types(frame: pd.DataFrame) -> None:
+    """Refuse object columns mixing Python types (``1`` and ``"1"`` would merge silently)."""
+    for name in frame.columns:
+        col = frame[name]
+        if isinstance(col.dtype, pd.PeriodDtype):
+            raise InputError(
+                f"The column {str(name)!r} holds pandas Periods; convert it with "
+                f".dt.to_timestamp() or pass ISO date strings."
+            )
+        if col.dtype != object:
+            continue
+        kinds = {type(v).__name__ for v in col.dropna().tolist()}
+        if ("bool" in kinds and len(kinds) > 1) or len(kinds - {"bool"}) > 1:
+            raise InputError(
+                f"The column {str(name)!r} mixes Python types ({', '.join(sorted(kinds))}); "
+                f"values such as 1 and '1' would be merged or refused unpredictably. Convert it "
+                f"to one type (for example .astype(str))."
+            )
 
 
 def _as_date(value: DateLike, name: str, date_format: str | None) -> _dt.date | None:
