@@ -185,3 +185,97 @@ def test_defect3_gamma_gamma_without_repeat_buyers_is_a_fit_error():
     data = pd.DataFrame({"frequency": [0, 0], "monetary_value": [10.0, 5.0]})
     with pytest.raises(FitError):
         GammaGammaModel().fit(data)
+
+
+# -- 9. named errors instead of tracebacks (Python API) -----------------------------------
+
+
+@pytest.fixture(scope="module")
+def fitted_pair():
+    from helpers import cdnow_summary
+
+    from clvmodel import BetaGeoModel, GammaGammaModel
+
+    summary = cdnow_summary()
+    return summary, BetaGeoModel().fit(summary), GammaGammaModel().fit(summary)
+
+
+@pytest.mark.parametrize("horizon", [None, "52", float("inf"), float("nan"), True])
+def test_defect9_clv_horizon_must_be_a_finite_number(fitted_pair, horizon):
+    from clvmodel import InputError, customer_lifetime_value
+
+    summary, purchase, spend = fitted_pair
+    with pytest.raises(InputError, match="horizon"):
+        customer_lifetime_value(purchase, spend, summary, horizon=horizon)
+
+
+def test_defect9_purchase_model_as_spend_model_and_fit_on_a_dict(fitted_pair):
+    from clvmodel import BetaGeoModel, InputError, customer_lifetime_value, score
+
+    summary, purchase, _ = fitted_pair
+    with pytest.raises(InputError, match="spend_model"):
+        customer_lifetime_value(purchase, purchase, summary, horizon=52)
+    with pytest.raises(InputError, match="spend_model"):
+        score(purchase, summary, horizon=52, spend_model=purchase)
+    with pytest.raises(InputError, match="DataFrame"):
+        BetaGeoModel().fit({"frequency": [1], "recency": [1], "T": [2]})
+
+
+@pytest.mark.parametrize(
+    "ids",
+    [[True, 1, 1], [1, "1", 2]],
+)
+def test_defect10_mixed_type_id_columns_are_refused(ids):
+    import pandas as pd
+
+    from clvmodel import InputError, summarise
+
+    frame = pd.DataFrame(
+        {
+            "customer_id": pd.Series(ids, dtype=object),
+            "date": ["2020-01-01", "2020-02-01", "2020-03-01"],
+            "amount": [1.0, 2.0, 3.0],
+        }
+    )
+    with pytest.raises(InputError, match="mixes Python types"):
+        summarise(frame)
+
+
+def test_defect9_period_dates_are_refused():
+    import pandas as pd
+
+    from clvmodel import InputError, summarise
+
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["a", "b", "a"],
+            "date": pd.period_range("2020-01", periods=3, freq="M"),
+            "amount": [1.0, 2.0, 3.0],
+        }
+    )
+    with pytest.raises(InputError, match="Periods"):
+        summarise(frame)
+
+
+def test_defect7_rows_after_today_are_rejected_unless_observation_end_says_so():
+    import warnings
+
+    import pandas as pd
+
+    from clvmodel import RejectedRowsWarning, summarise
+
+    frame = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "b", "b"],
+            "date": ["2020-01-01", "2020-02-01", "2020-01-05", "9999-12-31"],
+            "amount": [1.0, 2.0, 3.0, 4.0],
+        }
+    )
+    with pytest.warns(RejectedRowsWarning, match="after today"):
+        result = summarise(frame, freq="W")
+    assert result.ledger.by_reason == {"after observation end": 1}
+    assert result.summary.attrs["observation_end"] == "2020-02-01"
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", RejectedRowsWarning)
+        kept = summarise(frame, freq="M", observation_end="2021-01-01")
+    assert kept.ledger.by_reason == {"after observation end": 1}

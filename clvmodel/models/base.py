@@ -32,7 +32,7 @@ from ..exceptions import (
 from ..io import SCHEMA_VERSION
 from ..results import FitResult
 from ..units import check_unit
-from ..validation import customer_index, require_columns, resolve_weights
+from ..validation import customer_index, plain, require_columns, resolve_weights
 
 Array = NDArray[np.float64]
 LogLik = Callable[..., Any]
@@ -723,7 +723,7 @@ class PurchaseModel(BaseModel):
     def expected_purchases(self, data: pd.DataFrame, *, t: float) -> pd.Series:
         """Expected repeat purchases of each customer in the next ``t`` time units."""
         if not np.isscalar(t) or not float(t) >= 0:
-            raise InputError(f"The 't' parameter must be a number >= 0. Got {t!r} instead.")
+            raise InputError(f"The 't' parameter must be a number >= 0. Got {plain(t)} instead.")
         arrays, labels = self._arrays(data)
         return pd.Series(
             self._expected_purchases(arrays, float(t)), index=labels, name="expected_purchases"
