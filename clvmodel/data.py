@@ -122,6 +122,12 @@ def summarise(
                 RejectedRowsWarning,
                 stacklevel=2,
             )
+        if bounds.first_date is not None and (obs - bounds.first_date).days > MAX_SPAN_DAYS:
+            raise InputError(
+                f"The observation end {obs.isoformat()} is more than 200 years after the first "
+                f"transaction ({bounds.first_date.isoformat()}): pass a realistic "
+                f"observation_end (--observation-end)."
+            )
         counts = engine.row_counts(obs)
         by_reason = {str(k): n for k, n in counts.items() if k is not None}
         ledger = RowLedger(
@@ -408,6 +414,10 @@ def _source(data: DataSource) -> pd.DataFrame | Path:
         "The 'data' argument must be a pandas DataFrame or the path of a CSV or Parquet file. "
         f"Got {type(data).__name__} instead."
     )
+
+
+#: An observation period longer than this is a typo (a date such as 9999-12-31).
+MAX_SPAN_DAYS = 200 * 366
 
 
 @contextlib.contextmanager

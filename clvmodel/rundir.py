@@ -84,7 +84,7 @@ def staged_run_dir(out_dir: str | os.PathLike[str], run_id: str) -> Iterator[Pat
     InputError
         When ``out_dir`` exists and is not a folder.
     """
-    target = Path(out_dir)
+    target = Path(os.path.realpath(out_dir)) if os.path.islink(out_dir) else Path(out_dir)
     if target.exists() and not target.is_dir():
         raise InputError(f"--out {str(target)!r} exists and is not a folder.")
     target.parent.mkdir(parents=True, exist_ok=True)

@@ -157,6 +157,17 @@ CASES = {
         3,
     ),
     "report on a list run.json": (lambda f: ("report", f["list_run"]), 3),
+    "--observation-end 9999-12-31": (
+        lambda f: (
+            "run",
+            f["future.csv"],
+            "--out",
+            f["root"] / "r4",
+            "--observation-end",
+            "9999-12-31",
+        ),
+        3,
+    ),
     # failed fit (4)
     "gamma-gamma without repeat buyers": (
         lambda f: ("fit", f["once.csv"], "--model", "gamma-gamma", "--out", f["root"] / "gg.json"),

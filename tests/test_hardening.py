@@ -279,3 +279,15 @@ def test_defect7_rows_after_today_are_rejected_unless_observation_end_says_so():
         warnings.simplefilter("error", RejectedRowsWarning)
         kept = summarise(frame, freq="M", observation_end="2021-01-01")
     assert kept.ledger.by_reason == {"after observation end": 1}
+
+
+def test_defect7_an_observation_end_centuries_away_is_refused_not_a_hang():
+    import pandas as pd
+
+    from clvmodel import InputError, summarise
+
+    frame = pd.DataFrame(
+        {"customer_id": ["a", "a"], "date": ["2020-01-01", "3000-01-01"], "amount": [1.0, 2.0]}
+    )
+    with pytest.raises(InputError, match="more than 200 years"):
+        summarise(frame, observation_end="9999-12-31")

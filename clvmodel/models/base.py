@@ -281,7 +281,8 @@ def maximize_likelihood(
         Return a fit that did not converge (flagged ``converged=False``, with a
         :class:`ConvergenceWarning`) instead of raising :class:`FitError`.
     advice : str
-        What to try, in plain words, added to the error of a fit that did not converge.
+        What to try, in plain words, added to the error of a fit that stopped on the bound
+        (a fit that ran out of iterations gets the generic hint).
 
     Raises
     ------
@@ -365,7 +366,7 @@ def maximize_likelihood(
             )
             + " reached the bound of the parameter space, so the data do not identify it"
         )
-        hint = advice or (
+        hint = (advice if converged else "") or (
             "Try other initial_params, a larger max_iter, or a different time unit so that "
             "T is of order 1 to 100"
         )
