@@ -124,6 +124,30 @@ def _mean_until_death_jacobi(
         with np.errstate(over="ignore"):
             g = -np.expm1(-m[rows][:, None] * np.log1p(np.exp(log_y))) / p
         out[rows] = (g @ w) / w.sum()
+    bad = ~np.isfinite(out)
+    if bad.any():  # Jacobi nodes of extreme parameters (a in the thousands) overflow
+        out[bad] = _mean_until_death_power(a, b_post[bad], m[bad], kappa[bad])
+    return out
+
+
+def _mean_until_death_power(
+    a: float, b_post: NDArray[np.float64], m: NDArray[np.float64], kappa: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """The same mean in ``v = (1-p)^b`` (which absorbs the pole at ``p = 1``), by
+    400-point Gauss-Legendre quadrature self-normalised in log space."""
+    v, w = np.polynomial.legendre.leggauss(400)
+    v = 0.5 * (v + 1.0)
+    out = np.empty(len(b_post))
+    for i in range(len(b_post)):
+        log_p = np.log1p(-np.exp(np.log(v) / b_post[i]))
+        log_w = np.log(w) + (a - 1.0) * np.where(np.isfinite(log_p), log_p, -np.inf)
+        log_w -= np.max(log_w)
+        p = np.exp(log_p)
+        with np.errstate(over="ignore", divide="ignore", invalid="ignore"):
+            y = kappa[i] * p
+            g = np.where(p > 0, -np.expm1(-m[i] * np.log1p(y)) / p, m[i] * kappa[i])
+        weight = np.exp(log_w)
+        out[i] = float(weight @ g / weight.sum())
     return out
 
 

@@ -291,3 +291,15 @@ def test_defect7_an_observation_end_centuries_away_is_refused_not_a_hang():
     )
     with pytest.raises(InputError, match="more than 200 years"):
         summarise(frame, observation_end="9999-12-31")
+
+
+def test_defect1_fuzz_finding_huge_a_with_b_below_1_is_finite():
+    """Found by the 2,000-example fuzz run: a = 2034, b = 1.5e-4 for a customer with T = 0
+    (the Gauss-Jacobi nodes overflow; the (1-p)^b form takes over)."""
+    params = np.array([7709842.19, 591455037.0, 2034.28, 0.000154208])
+    x, tx, T = np.array([1.0, 0.0]), np.array([76.7, 0.0]), np.array([77.7, 0.0])
+    e = bgnbd.expected_purchases(params, 52.0, x, tx, T)
+    assert np.all(np.isfinite(e)) and np.all(e > 0)
+    # the customer is almost surely gone after one purchase: g(1) = 1 - (1+κ)^-m bounds it
+    kappa = 52.0 / params[1]
+    assert e[1] == pytest.approx(-np.expm1(-params[0] * np.log1p(kappa)), rel=1e-3)
