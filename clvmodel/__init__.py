@@ -19,10 +19,18 @@ from .exceptions import (
     MissingColumnError,
     ModelFileError,
     NotFittedError,
+    NotIdentifiedError,
     RejectedRowsWarning,
 )
 from .io import load_model, save_model
-from .models import BetaGeoModel, GammaGammaModel
+from .models import (
+    BetaGeoBetaBinomModel,
+    BetaGeoModel,
+    GammaGammaModel,
+    ModifiedBetaGeoModel,
+    ParetoNBDModel,
+    ShiftedBetaGeometricModel,
+)
 from .results import FitResult, LRTest, lr_test
 
 #: Exported lazily, so that ``import clvmodel`` (and ``clvmodel fit`` on a summary) does not
@@ -67,6 +75,7 @@ __all__ = [
     "ModelFileError",
     "ModifiedBetaGeoModel",
     "NotFittedError",
+    "NotIdentifiedError",
     "ParetoNBDModel",
     "RejectedRowsWarning",
     "ShiftedBetaGeometricModel",

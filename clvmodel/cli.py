@@ -24,6 +24,7 @@ from .exceptions import (
     FitError,
     InputError,
     ModelFileError,
+    UsageError,
 )
 
 #: The bundled CDNOW log (package data, so the demo runs from a wheel install too).
@@ -91,6 +92,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     fit.add_argument("--candidates", default=None, help=f"models auto compares ({CANDIDATES})")
     fit.add_argument("--out", required=True, help="model file to write (JSON)")
+    _add_unconverged_option(fit)
     _add_input_options(fit, freq_default="W")
     _add_covariate_options(fit, fitting=True)
 
@@ -222,8 +224,17 @@ def _add_currency_option(p: argparse.ArgumentParser, *, default: str | None) -> 
     )
 
 
+def _add_unconverged_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--allow-unconverged",
+        action="store_true",
+        help="write a model whose fit did not converge (flagged converged=false)",
+    )
+
+
 def _add_run_options(p: argparse.ArgumentParser) -> None:
     _add_input_options(p, freq_default="W")
+    _add_unconverged_option(p)
     p.add_argument("--calibration-end", default=None, help="end of the calibration period")
     p.add_argument(
         "--model",
@@ -319,9 +330,11 @@ def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         _say(out, str(model.result_))
         _say(err, f"wrote {target.resolve()} ({time.perf_counter() - started:.2f} s)")
         return ExitStatus.OK
-    make = (lambda: cls(**covs)) if columns else cls  # type: ignore[call-arg]
+    make = (lambda **kw: cls(**covs, **kw)) if columns else cls  # type: ignore[call-arg]
     try:
-        model = make().fit(loaded.summary)
+        model = make(allow_unconverged=args.allow_unconverged).fit(loaded.summary)
+    except FitError:
+        raise
     except InputError:
         if loaded.kind != "summary" or columns:
             raise
@@ -414,6 +427,7 @@ def _run(args: argparse.Namespace, source: str, out_dir: str, err: TextIO) -> in
         currency=args.currency,
         engine=getattr(args, "engine", "duckdb"),
         spark_master=getattr(args, "spark_master", "local[*]"),
+        allow_unconverged=args.allow_unconverged,
     )
     # One line per stage on stderr, terminal or not (a bar as well on a terminal).
     run_pipeline(
@@ -548,30 +562,120 @@ def main(
         return int(exc.code or 0)
 
     def show(message, category, *_args: object, **_kw: object) -> None:  # type: ignore[no-untyped-def]
-        _say(err, f"clvmodel {args.command}: warning ({category.__name__}): {message}")
+        text = _one_line(str(message))
+        _say(err, f"clvmodel {args.command}: warning ({category.__name__}): {text}")
+
+    def fail(message: object, code: int) -> int:
+        _say(err, f"clvmodel {args.command}: {_one_line(str(message))}")
+        return code
 
     try:
         with warnings.catch_warnings():
             warnings.showwarning = show
+            check_arguments(args)
             return int(COMMANDS[args.command](args, out, err))
-    except EngineUnavailableError as exc:
-        _say(err, f"clvmodel {args.command}: {exc}")
-        return ExitStatus.USAGE
+    except (UsageError, EngineUnavailableError) as exc:
+        return fail(f"error: {exc}", ExitStatus.USAGE)
     except FitError as exc:
-        _say(err, f"clvmodel {args.command}: fit failed: {exc}")
-        return ExitStatus.FIT_ERROR
+        return fail(f"fit failed: {exc}", ExitStatus.FIT_ERROR)
     except ModelFileError as exc:
-        _say(err, f"clvmodel {args.command}: {exc}")
-        return ExitStatus.MODEL_FILE_ERROR
+        return fail(exc, ExitStatus.MODEL_FILE_ERROR)
     except (CLVModelError, ValueError) as exc:
-        _say(err, f"clvmodel {args.command}: {exc}")
-        return ExitStatus.INPUT_ERROR
+        return fail(exc, ExitStatus.INPUT_ERROR)
     except OSError as exc:
-        _say(
-            err,
-            f"clvmodel {args.command}: {exc.strerror or exc}: {exc.filename or ''}".rstrip(": "),
-        )
-        return ExitStatus.INPUT_ERROR
+        text = f"{exc.strerror or exc}: {exc.filename or ''}".rstrip(": ")
+        return fail(text, ExitStatus.INPUT_ERROR)
+    except (EOFError, RecursionError, OverflowError, MemoryError) as exc:
+        return fail(f"cannot read the input ({type(exc).__name__}: {exc})", 3)
+    except Exception as exc:
+        duckdb = sys.modules.get("duckdb")
+        if duckdb is not None and isinstance(exc, duckdb.Error):
+            return fail(f"cannot process the input: {exc}", ExitStatus.INPUT_ERROR)
+        return fail(f"internal error ({type(exc).__name__}): {exc}", ExitStatus.ERROR)
+
+
+def _one_line(text: str) -> str:
+    """The first non-empty line of a message (DuckDB appends the failing SQL)."""
+    lines = [line.strip() for line in text.strip().splitlines() if line.strip()]
+    return lines[0] if lines else text.strip()
+
+
+_STRPTIME = set("aAwdbBmyYHIpMSfzZjUWcxXGuV%")
+#: Bounds of the numeric options: beyond them a value is a mistake, not a setting.
+MAX_HORIZON = 36_525.0  # 100 years in days
+MAX_GRID = 100_000  # CLV discounting steps in one horizon
+MAX_DISCOUNT = 10.0  # 1000 % a year
+
+
+def _usage(rule: str, value: object) -> UsageError:
+    shown = value if isinstance(value, str) else f"{float(value):g}"  # type: ignore[arg-type]
+    return UsageError(f"{rule}. Got {shown} instead.")
+
+
+def check_arguments(args: argparse.Namespace) -> None:
+    """Refuse absurd or inconsistent arguments before any work (:class:`UsageError`, exit 2)."""
+    import math
+    from datetime import date
+
+    from .models import MODELS
+
+    freq = getattr(args, "freq", None)
+    if freq is not None and freq.upper() not in {"D", "W", "M", "Y"}:
+        raise _usage("--freq must be one of D, W, M, Y", repr(freq))
+    if args.command == "run" and args.model != "auto" and args.model not in MODELS:
+        raise _usage(f"--model must be auto or one of {', '.join(sorted(MODELS))}", args.model)
+    fmt = getattr(args, "date_format", None)
+    if fmt is not None:
+        codes = fmt.split("%")[1:]
+        if not fmt or any(not c or c[0] not in _STRPTIME for c in codes if c != ""):
+            raise _usage("--date-format must be a strptime format such as %d/%m/%Y", repr(fmt))
+    for name in ("observation_end", "calibration_end"):
+        value = getattr(args, name, None)
+        if value is not None:
+            try:
+                date.fromisoformat(str(value)[:10])
+            except ValueError:
+                flag = "--" + name.replace("_", "-")
+                raise _usage(f"{flag} must be an ISO date (YYYY-MM-DD)", repr(value)) from None
+    horizon = getattr(args, "horizon", None)
+    if horizon is not None and not (math.isfinite(horizon) and 0 < horizon <= MAX_HORIZON):
+        raise _usage(f"--horizon must be a number in (0, {MAX_HORIZON:g}]", horizon)
+    step = getattr(args, "step", None)
+    if step is not None:
+        if not (math.isfinite(step) and step > 0):
+            raise _usage("--step must be a number > 0", step)
+        if horizon is not None and horizon / step > MAX_GRID:
+            raise _usage(f"--horizon / --step must be at most {MAX_GRID:,} steps", horizon / step)
+    rate = getattr(args, "discount_rate", None)
+    if rate is not None and not (math.isfinite(rate) and 0 <= rate <= MAX_DISCOUNT):
+        raise _usage(f"--discount-rate must be an annual rate in [0, {MAX_DISCOUNT:g}]", rate)
+    margin = getattr(args, "margin", None)
+    if margin is not None and not (math.isfinite(margin) and 0 <= margin <= 1):
+        raise _usage("--margin must be a fraction of spend in [0, 1]", margin)
+    _check_outputs(args)
+
+
+def _check_outputs(args: argparse.Namespace) -> None:
+    """The output path must not be the input, nor the rejects file written beside it."""
+    target = getattr(args, "out", None)
+    if target is None or args.command not in {"fit", "score"}:
+        return
+    out = Path(target)
+    if args.command == "score":
+        name = out.name.lower()
+        if not (name.endswith((".csv", ".csv.gz", ".parquet"))):
+            raise _usage("--out must end in .csv, .csv.gz or .parquet", repr(str(out)))
+    rejects = out.with_name(f"{out.name.split('.')[0]}.rejects.csv")
+    same = {os.path.abspath(out)}
+    for other, what in ((rejects, "the rejects file"), (Path(args.input), "the input")):
+        if os.path.abspath(other) in same or (
+            out.exists() and other.exists() and os.path.samefile(out, other)
+        ):
+            raise _usage(f"--out must differ from {what} of this command", repr(str(out)))
+    for flag in ("model", "spend_model"):
+        value = getattr(args, flag, None)
+        if args.command == "score" and value and os.path.abspath(value) in same:
+            raise _usage("--out must differ from the model files", repr(str(out)))
 
 
 def entry_point() -> None:  # pragma: no cover - exercised by the installed script

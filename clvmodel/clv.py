@@ -17,15 +17,51 @@ from .models.base import PurchaseModel
 from .models.gamma_gamma import GammaGammaModel, expected_spend
 from .units import check_unit, rate_per_unit
 
+#: At most this many discounting steps in one horizon (bounds the work, not the data).
+MAX_STEPS = 1_000_000
+
+
+def _number(name: str, value: object) -> float:
+    """``value`` as a finite float, or an :class:`InputError` naming the parameter."""
+    if isinstance(value, bool) or not isinstance(value, int | float | np.integer | np.floating):
+        raise InputError(
+            f"The {name!r} parameter must be a number. Got {type(value).__name__} {value!r}."
+        )
+    number = float(value)
+    if not np.isfinite(number):
+        raise InputError(f"The {name!r} parameter must be finite. Got {number:g} instead.")
+    return number
+
 
 def _grid(horizon: float, step: float) -> NDArray[np.float64]:
     """Step ends ``step, 2 step, ..., horizon`` (the last one shortened to end at horizon)."""
+    horizon, step = _number("horizon", horizon), _number("step", step)
     if not horizon > 0:
-        raise InputError(f"The 'horizon' parameter must be > 0. Got {horizon!r} instead.")
+        raise InputError(f"The 'horizon' parameter must be > 0. Got {horizon:g} instead.")
     if not step > 0:
-        raise InputError(f"The 'step' parameter must be > 0. Got {step!r} instead.")
+        raise InputError(f"The 'step' parameter must be > 0. Got {step:g} instead.")
+    if horizon / step > MAX_STEPS:
+        raise InputError(
+            f"The 'horizon' / 'step' ratio must be at most {MAX_STEPS:,} discounting steps. "
+            f"Got {horizon:g} / {step:g} instead."
+        )
     n = int(np.ceil(horizon / step - 1e-9))
     return np.minimum(step * np.arange(1, n + 1, dtype=np.float64), horizon)
+
+
+def _check_models(purchase_model: object, spend_model: object | None) -> None:
+    from .models.base import PurchaseModel
+
+    if not isinstance(purchase_model, PurchaseModel):
+        raise InputError(
+            f"The 'purchase_model' parameter must be a purchase model (BetaGeoModel, ...). "
+            f"Got {type(purchase_model).__name__} instead."
+        )
+    if spend_model is not None and not isinstance(spend_model, GammaGammaModel):
+        raise InputError(
+            f"The 'spend_model' parameter must be a spend model (GammaGammaModel). "
+            f"Got {type(spend_model).__name__} instead."
+        )
 
 
 def _unit_of(purchase_model: PurchaseModel, data: pd.DataFrame) -> str | None:
@@ -129,8 +165,9 @@ def customer_lifetime_value(
     Series
         CLV by customer id, named ``clv``.
     """
-    if not np.isfinite(margin):
-        raise InputError(f"The 'margin' parameter must be a finite number. Got {margin!r}.")
+    _check_models(purchase_model, spend_model)
+    margin = _number("margin", margin)
+    _grid(horizon, step)
     purchases = discounted_purchases(
         purchase_model, data, horizon=horizon, discount_rate=discount_rate, step=step
     )
@@ -155,6 +192,8 @@ def score(
     ``expected_spend`` and ``clv`` (see :func:`customer_lifetime_value`). ``data`` is not
     modified.
     """
+    _check_models(purchase_model, spend_model)
+    _grid(horizon, step)
     purchase_model._check_fitted()
     d = _discount_rate(purchase_model, data, discount_rate)
     arrays, labels = purchase_model._arrays(data)

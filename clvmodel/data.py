@@ -9,9 +9,11 @@ every call.
 
 from __future__ import annotations
 
+import contextlib
 import datetime as _dt
 import os
 import warnings
+from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -98,13 +100,16 @@ def summarise(
     )
     source = _source(data)
 
-    with DuckDBSummaryEngine(
-        source,
-        customer_col=customer_col,
-        date_col=date_col,
-        amount_col=amount_col,
-        date_format=date_format,
-    ) as engine:
+    with (
+        _engine_errors(),
+        DuckDBSummaryEngine(
+            source,
+            customer_col=customer_col,
+            date_col=date_col,
+            amount_col=amount_col,
+            date_format=date_format,
+        ) as engine,
+    ):
         bounds, obs, ledger = account_rows(engine, source, obs_arg, cal_arg)
         frame, stats = engine.summary(
             observation_end=obs, calibration_end=cal_arg, unit_days=unit_days(unit)
@@ -139,6 +144,25 @@ def account_rows(
     """
     bounds = engine.bounds()
     obs = observation_end if observation_end is not None else (bounds.last_date or _dt.date.max)
+    # Without an explicit observation end, rows dated after today are rejected (a typo such
+    # as 9999-12-31 must not move the observation end for everyone).
+    today = _dt.date.today()
+    if observation_end is None and bounds.last_date is not None and bounds.last_date > today:
+        last_until = getattr(engine, "last_date_until", None)
+        obs = (last_until(today) if last_until is not None else None) or today
+        warnings.warn(
+            f"transactions dated after today ({today.isoformat()}, the last one "
+            f"{bounds.last_date.isoformat()}) are rejected as 'after observation end'; "
+            f"pass observation_end (--observation-end) to keep them",
+            RejectedRowsWarning,
+            stacklevel=3,
+        )
+    if bounds.first_date is not None and (obs - bounds.first_date).days > MAX_SPAN_DAYS:
+        raise InputError(
+            f"The observation end {obs.isoformat()} is more than 200 years after the first "
+            f"transaction ({bounds.first_date.isoformat()}): pass a realistic "
+            f"observation_end (--observation-end)."
+        )
     counts = engine.row_counts(obs)
     by_reason = {str(k): n for k, n in counts.items() if k is not None}
     ledger = RowLedger(
@@ -446,6 +470,7 @@ def _check_columns(customer_col: str, date_col: str, amount_col: str | None) -> 
 
 def _source(data: DataSource) -> pd.DataFrame | Path:
     if isinstance(data, pd.DataFrame):
+        _check_object_types(data)
         return data
     if isinstance(data, str | os.PathLike):
         return Path(os.fspath(data))
@@ -453,6 +478,42 @@ def _source(data: DataSource) -> pd.DataFrame | Path:
         "The 'data' argument must be a pandas DataFrame or the path of a CSV or Parquet file. "
         f"Got {type(data).__name__} instead."
     )
+
+
+#: An observation period longer than this is a typo (a date such as 9999-12-31).
+MAX_SPAN_DAYS = 200 * 366
+
+
+@contextlib.contextmanager
+def _engine_errors() -> Iterator[None]:
+    """DuckDB's own errors (conversion, overflow of huge sums) as :class:`InputError`."""
+    import duckdb
+
+    try:
+        yield
+    except duckdb.Error as exc:
+        first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
+        raise InputError(f"The data cannot be summarised: {first}") from exc
+
+
+def _check_object_types(frame: pd.DataFrame) -> None:
+    """Refuse object columns mixing Python types (``1`` and ``"1"`` would merge silently)."""
+    for name in frame.columns:
+        col = frame[name]
+        if isinstance(col.dtype, pd.PeriodDtype):
+            raise InputError(
+                f"The column {str(name)!r} holds pandas Periods; convert it with "
+                f".dt.to_timestamp() or pass ISO date strings."
+            )
+        if col.dtype != object:
+            continue
+        kinds = {type(v).__name__ for v in col.dropna().tolist()}
+        if ("bool" in kinds and len(kinds) > 1) or len(kinds - {"bool"}) > 1:
+            raise InputError(
+                f"The column {str(name)!r} mixes Python types ({', '.join(sorted(kinds))}); "
+                f"values such as 1 and '1' would be merged or refused unpredictably. Convert it "
+                f"to one type (for example .astype(str))."
+            )
 
 
 def _as_date(value: DateLike, name: str, date_format: str | None) -> _dt.date | None:

@@ -15,6 +15,10 @@ class InputError(CLVModelError, ValueError):
     """Input data or arguments break a rule (missing column, bad value, wrong unit)."""
 
 
+class UsageError(InputError):
+    """A command-line argument or output path is refused before any work (exit status 2)."""
+
+
 class MissingColumnError(InputError, KeyError):
     """A required column is absent; the message names it and lists the columns present."""
 
@@ -38,6 +42,13 @@ class FitError(CLVModelError, RuntimeError):
     def __init__(self, message: str, optimizer_message: str = "") -> None:
         super().__init__(message)
         self.optimizer_message = optimizer_message
+
+
+class NotIdentifiedError(FitError, InputError):
+    """The data cannot identify the model (no repeat buyers, nobody churned, no time observed).
+
+    Both a failed fit (exit status 4 on the command line) and a property of the input.
+    """
 
 
 class ModelFileError(CLVModelError, ValueError):

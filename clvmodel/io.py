@@ -13,12 +13,13 @@ import contextlib
 import json
 import math
 import os
+import stat
 import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import IO, Any
 
-from .exceptions import ModelFileError
+from .exceptions import ModelFileError, UsageError
 
 SCHEMA_VERSION = 1
 
@@ -33,9 +34,17 @@ def _umask() -> int:
 def atomic_path(path: str | os.PathLike[str]) -> Iterator[Path]:
     """Yield a temporary path beside ``path``; on success rename it onto ``path``.
 
-    On an exception the temporary file is removed and ``path`` is left untouched.
+    On an exception the temporary file is removed and ``path`` is left untouched. A symlink
+    is written through (its target is replaced, the link kept); anything that exists and is
+    not a regular file (a folder, a device, a FIFO, a socket) is refused with
+    :class:`UsageError` rather than replaced.
     """
-    target = Path(path)
+    target = Path(os.path.realpath(path)) if os.path.islink(path) else Path(path)
+    if target.exists() or target.is_symlink():
+        mode = target.lstat().st_mode
+        if not stat.S_ISREG(mode):
+            kind = "a folder" if stat.S_ISDIR(mode) else "not a regular file"
+            raise UsageError(f"The output {str(path)!r} is {kind}; refusing to replace it.")
     target.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     os.close(fd)
@@ -214,13 +223,116 @@ def write_json(path: str | os.PathLike[str], obj: Any) -> Path:
 
 def read_json(path: str | os.PathLike[str]) -> Any:
     """Read a JSON file, with a :class:`ModelFileError` naming the file when it is not JSON."""
+    if not isinstance(path, str | os.PathLike):
+        raise ModelFileError(
+            f"A model file path must be a str or path-like. Got {type(path).__name__} instead."
+        )
+    name = str(path)
     try:
         with open(path, encoding="utf-8") as fh:
             return json.load(fh)
     except FileNotFoundError:
-        raise ModelFileError(f"Model file {str(path)!r} does not exist.") from None
+        raise ModelFileError(f"Model file {name!r} does not exist.") from None
+    except IsADirectoryError:
+        raise ModelFileError(f"Model file {name!r} is a directory, not a file.") from None
+    except PermissionError:
+        raise ModelFileError(f"Model file {name!r} cannot be read (permission denied).") from None
+    except UnicodeDecodeError:
+        raise ModelFileError(
+            f"Model file {name!r} is not UTF-8 JSON (a pickle or other binary file?); "
+            f"clvmodel model files are JSON."
+        ) from None
     except json.JSONDecodeError as exc:
-        raise ModelFileError(f"Model file {str(path)!r} is not valid JSON: {exc}.") from None
+        raise ModelFileError(f"Model file {name!r} is not valid JSON: {exc}.") from None
+    except RecursionError:
+        raise ModelFileError(
+            f"Model file {name!r} is nested too deeply to be a model file."
+        ) from None
+
+
+def _is_number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
+
+
+def _check_field(payload: dict[str, Any], key: str, ok: Callable[[Any], bool], rule: str) -> None:
+    if key in payload and not ok(payload[key]):
+        raise ModelFileError(f"field {key!r} must be {rule}. Got {_short(payload[key])} instead.")
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 80 else text[:77] + "..."
+
+
+def validate_model_payload(payload: Any, param_names: tuple[str, ...]) -> None:
+    """Check a model file's content against the schema; :class:`ModelFileError` if it breaks it.
+
+    Parameters must be exactly ``param_names``, each a finite positive number (JSON
+    ``true``, strings, ``NaN`` and ``Infinity`` are refused); the optional fields have their
+    documented types, and the covariance is a ``k x k`` matrix of numbers or nulls.
+    """
+    if not isinstance(payload, dict):
+        raise ModelFileError("the file does not hold a JSON object.")
+    params = payload.get("params")
+    if not isinstance(params, dict) or set(params) != set(param_names):
+        got = sorted(params) if isinstance(params, dict) else _short(params)
+        raise ModelFileError(f"params must be an object with keys {list(param_names)}. Got {got}.")
+    for key, value in params.items():
+        if not (_is_number(value) and math.isfinite(value) and value > 0):
+            raise ModelFileError(
+                f"parameter {key!r} must be a finite number > 0. Got {_short(value)} instead."
+            )
+    k = len(param_names)
+
+    def number_or_null(v: Any) -> bool:
+        return v is None or (_is_number(v) and not math.isinf(v))
+
+    def matrix(v: Any) -> bool:
+        return v is None or (
+            isinstance(v, list)
+            and len(v) == k
+            and all(isinstance(row, list) and len(row) == k for row in v)
+            and all(number_or_null(x) for row in v for x in row)
+        )
+
+    def by_param(v: Any) -> bool:
+        return v is None or (
+            (isinstance(v, dict) and set(v) <= set(param_names))
+            and all(number_or_null(x) for x in v.values())
+        )
+
+    def count(v: Any) -> bool:
+        return isinstance(v, int) and not isinstance(v, bool) and v >= 0
+
+    _check_field(payload, "model", lambda v: isinstance(v, str), "a string")
+    _check_field(payload, "kind", lambda v: v is None or isinstance(v, str), "a string")
+    _check_field(payload, "time_unit", lambda v: v is None or isinstance(v, str), "a string")
+    _check_field(payload, "covariance", matrix, f"a {k} x {k} array of numbers or nulls")
+    _check_field(payload, "standard_errors", by_param, "an object of numbers by parameter")
+    for key in ("log_likelihood", "aic", "bic"):
+        _check_field(payload, key, number_or_null, "a number or null")
+    _check_field(payload, "n_customers", count, "an integer >= 0")
+    _check_field(payload, "n_iter", count, "an integer >= 0")
+    _check_field(payload, "converged", lambda v: isinstance(v, bool), "true or false")
+    _check_field(payload, "optimizer_message", lambda v: isinstance(v, str), "a string")
+    _check_field(
+        payload,
+        "notes",
+        lambda v: isinstance(v, list) and all(isinstance(n, str) for n in v),
+        "a list of strings",
+    )
+    _check_field(
+        payload,
+        "conf_int_95",
+        lambda v: (
+            isinstance(v, dict)
+            and all(
+                isinstance(p, list) and len(p) == 2 and all(number_or_null(x) for x in p)
+                for p in v.values()
+            )
+        ),
+        "an object of [lower, upper] pairs",
+    )
 
 
 def save_model(model: Any, path: str | os.PathLike[str]) -> Path:
@@ -247,12 +359,13 @@ def load_model(path: str | os.PathLike[str], expected: str | None = None) -> Any
         Registry key (e.g. ``"bgnbd"``) or kind (``"purchase"``, ``"spend"``) the file must
         hold; a different one raises :class:`ModelFileError`.
     """
-    from .models import model_from_dict
+    from .models import get_model_class, model_from_dict
 
     payload = read_json(path)
     if not isinstance(payload, dict):
         raise ModelFileError(f"Model file {str(path)!r} does not hold a JSON object.")
     try:
+        validate_model_payload(payload, get_model_class(str(payload.get("model"))).param_names)
         return model_from_dict(payload, expected=expected)
     except ModelFileError as exc:
-        raise ModelFileError(f"{path}: {exc}") from None
+        raise ModelFileError(f"Model file {str(path)!r}: {exc}") from None

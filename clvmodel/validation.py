@@ -46,14 +46,24 @@ def customer_index(frame: pd.DataFrame) -> pd.Index:
     return index
 
 
+def plain(value: object) -> str:
+    """``repr`` of a value as a user typed it: ``50.0``, not ``np.float64(50.0)``."""
+    item = getattr(value, "item", None)
+    if callable(item) and getattr(value, "ndim", None) == 0:
+        value = item()
+    elif hasattr(value, "tolist"):
+        value = value.tolist()  # type: ignore[union-attr]
+    return repr(value)
+
+
 def _example(
     labels: pd.Index, bad: NDArray[np.bool_], detail: Sequence[NDArray[Any]], names: Sequence[str]
 ) -> str:
     i = int(np.flatnonzero(bad)[0])
-    shown = ", ".join(f"{n}={np.asarray(d)[i]!r}" for n, d in zip(names, detail, strict=True))
+    shown = ", ".join(f"{n}={plain(np.asarray(d)[i])}" for n, d in zip(names, detail, strict=True))
     count = int(bad.sum())
     rows = f"{count:,} row{'s' if count > 1 else ''}"
-    return f"Got {shown} for customer {labels[i]!r} ({rows} break this rule)."
+    return f"Got {shown} for customer {plain(labels[i])} ({rows} break this rule)."
 
 
 def numeric_column(

@@ -14,7 +14,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from clvmodel.likelihoods import bgbb_loglik, mbgnbd_loglik, pnbd_loglik, sbg_loglik
-from clvmodel.models import bgbb, mbgnbd, pnbd, sbg
+from clvmodel.models import bgbb, bgnbd, mbgnbd, pnbd, sbg
 
 PARAM = st.floats(-3.0, 3.0)  # log10 of a parameter
 FREQ = st.integers(0, 10_000)
@@ -117,3 +117,19 @@ def test_sbg_at_extremes(log_params, t, log_d) -> None:
     derl = sbg.derl(params, 10.0**log_d, np.array([0, t]))
     assert np.all(np.isfinite(derl)) and np.all(derl >= 0)
     assert np.all(derl <= (1 + 10.0**log_d) / 10.0**log_d + 1e-9)  # at most Σ (1+d)^-k
+
+
+@settings(max_examples=25, deadline=None, derandomize=True)
+@given(
+    log_params=st.lists(PARAM, min_size=4, max_size=4),
+    xs=st.lists(FREQ, min_size=3, max_size=3),
+    ages=st.lists(AGE, min_size=3, max_size=3),
+    fracs=st.lists(FRAC, min_size=3, max_size=3),
+    a_is_one=st.booleans(),
+)
+def test_bg_nbd_at_extremes(log_params, xs, ages, fracs, a_is_one) -> None:
+    params = 10.0 ** np.array(log_params)
+    if a_is_one:  # the removable singularity of FHL (2005) eq. (10)
+        params[2] = 1.0
+    x, tx, T = _customers(xs, ages, fracs)
+    _check_purchase_predictions(bgnbd, params, x, tx, T)

@@ -253,6 +253,15 @@ class DuckDBSummaryEngine:
         n, valid, first, last = self.con.execute(sql.bounds_sql("clv_rows")).fetchone()  # type: ignore[misc]
         return Bounds(int(n), int(valid or 0), first, last)
 
+    def last_date_until(self, day: _dt.date) -> _dt.date | None:
+        """Last valid transaction date on or before ``day`` (None when there is none)."""
+        query = (
+            "SELECT MAX(txn_date) FROM clv_rows WHERE reason IS NULL AND txn_date <= "
+            + sql.DUCKDB.date_literal(day)
+        )
+        row = self.con.execute(query).fetchone()
+        return row[0] if row else None
+
     def _final(self, observation_end: _dt.date) -> str:
         if self._final_for != observation_end:
             self.con.execute(

@@ -28,11 +28,12 @@ from ..exceptions import (
     InputError,
     ModelFileError,
     NotFittedError,
+    NotIdentifiedError,
 )
 from ..io import SCHEMA_VERSION
 from ..results import FitResult
 from ..units import check_unit
-from ..validation import customer_index, require_columns, resolve_weights
+from ..validation import customer_index, plain, require_columns, resolve_weights
 
 Array = NDArray[np.float64]
 LogLik = Callable[..., Any]
@@ -302,6 +303,8 @@ def maximize_likelihood(
     log_scale: Array | None = None,
     l2: Array | None = None,
     summed: SummedLogLik | None = None,
+    allow_unconverged: bool = False,
+    advice: str = "",
 ) -> FitResult:
     """Maximise ``sum(weights * loglik(params, *data))`` over positive parameters.
 
@@ -332,11 +335,18 @@ def maximize_likelihood(
     summed : SummedLogLik, optional
         The log-likelihood summed over all rows elsewhere (rows too many for this process);
         ``data`` and ``weights`` are then a sample of the rows, used only for the warm start.
+    allow_unconverged : bool
+        Return a fit that did not converge (flagged ``converged=False``, with a
+        :class:`ConvergenceWarning`) instead of raising :class:`FitError`.
+    advice : str
+        What to try, in plain words, added to the error of a fit that stopped on the bound
+        (a fit that ran out of iterations gets the generic hint).
 
     Raises
     ------
     FitError
-        When the optimiser fails away from an optimum; the optimiser's message is kept.
+        When the optimiser fails, or stops with an estimate on the bound of the parameter
+        space (the data do not identify it); the optimiser's message is kept.
     """
     total_w = float(np.sum(weights)) if summed is None else float(summed.total_weight)
     if total_w <= 0:
@@ -409,15 +419,28 @@ def maximize_likelihood(
         )
     converged = bool(opt.success) or grad_norm < GRAD_TOL
     at_bound = np.abs(log_theta) >= LOG_BOUND - 1e-6
-    if not converged and not at_bound.any():
-        raise FitError(
-            f"Fitting {model} did not converge after {opt.nit} iterations: {message} "
-            f"(largest gradient {grad_norm:.3g}). Try other initial_params, a larger max_iter, "
-            f"or a different time unit so that T is of order 1 to 100.",
-            message,
-        )
-
     theta = natural(log_theta, mask)
+    bounded = at_bound & mask
+    if not converged or bounded.any():
+        why = (
+            f"did not converge after {opt.nit} iterations: {message} "
+            f"(largest gradient {grad_norm:.3g})"
+            if not converged
+            else "did not converge: "
+            + ", ".join(
+                f"{n}={v:.4g}" for n, v, b in zip(param_names, theta, bounded, strict=True) if b
+            )
+            + " reached the bound of the parameter space, so the data do not identify it"
+        )
+        hint = (advice if converged else "") or (
+            "Try other initial_params, a larger max_iter, or a different time unit so that "
+            "T is of order 1 to 100"
+        )
+        if not allow_unconverged:
+            raise FitError(f"Fitting {model} {why}. {hint}.", message)
+        warnings.warn(f"{model}: {why}. {hint}.", ConvergenceWarning, stacklevel=3)
+        converged = False
+
     notes = list(notes)
     extreme = (np.abs(log_theta) > EXTREME_LOG) & mask
     if extreme.any():
@@ -474,8 +497,6 @@ def maximize_likelihood(
         )
     if not opt.success and converged:
         message = f"{message} (accepted: gradient norm {grad_norm:.2e} below {GRAD_TOL})"
-    elif not converged:
-        warnings.warn(f"{model}: {message}", ConvergenceWarning, stacklevel=3)
 
     penalty = 0.0 if fun_args[2] is None else float(fun_args[2] @ theta**2) * total_w
     return FitResult(
@@ -552,6 +573,9 @@ class BaseModel:
     penalizer_coef : float
         Ridge penalty on the (natural-scale) parameters, as lifetimes' ``penalizer_coef``:
         the fit maximises the mean log-likelihood minus ``penalizer_coef * Σ θ²``.
+    allow_unconverged : bool
+        Keep a fit that did not converge (``result_.converged`` is then False) instead of
+        raising :class:`FitError`.
     """
 
     name: ClassVar[str] = ""
@@ -571,10 +595,12 @@ class BaseModel:
         max_iter: int = 2000,
         collapse: bool = True,
         penalizer_coef: float = 0.0,
+        allow_unconverged: bool = False,
     ) -> None:
         self.initial_params = initial_params
         self.max_iter = max_iter
         self.collapse = collapse
+        self.allow_unconverged = allow_unconverged
         self.penalizer_coef = penalizer_coef
 
     def _fit_problem(self) -> tuple[LogLik, tuple[str, ...], Array, Array]:
@@ -638,6 +664,11 @@ class BaseModel:
             if columns:
                 data = data.withColumnsRenamed({v: k for k, v in columns.items()})
             return fit_spark(self, data, weights=weights, time_unit=time_unit)
+        if not isinstance(data, pd.DataFrame):
+            raise InputError(
+                f"{type(self).__name__}.fit needs a pandas DataFrame with columns "
+                f"{list(self.columns)}. Got {type(data).__name__} instead."
+            )
         data = rename_columns(data, columns)
         unit = time_unit if time_unit is not None else data.attrs.get("time_unit")
         unit = check_unit(unit, "time_unit") if unit is not None else None
@@ -649,6 +680,9 @@ class BaseModel:
         if self.collapse and len(w) > 1:
             arrays, w = collapse_rows(arrays, w)
         x0 = self._initial(arrays, w)
+        advice = identification_advice(self.columns, arrays, w)
+        if advice and (not self.allow_unconverged or "no time at all" in advice):
+            raise NotIdentifiedError(f"Fitting {self.name} cannot converge: {advice}.")
         loglik, names, log_scale, l2 = self._fit_problem()
         self.result_ = maximize_likelihood(
             loglik,
@@ -663,6 +697,8 @@ class BaseModel:
             notes=notes,
             log_scale=log_scale,
             l2=l2,
+            allow_unconverged=self.allow_unconverged,
+            advice=_bound_advice(self.columns, arrays),
         )
         self.time_unit_ = unit
         return self
@@ -963,7 +999,7 @@ class PurchaseModel(BaseModel):
         ``data`` as for :meth:`p_alive`.
         """
         if not np.isscalar(t) or not float(t) >= 0:
-            raise InputError(f"The 't' parameter must be a number >= 0. Got {t!r} instead.")
+            raise InputError(f"The 't' parameter must be a number >= 0. Got {plain(t)} instead.")
         arrays, labels, one = self._customer_arrays(data, values)
         return _labelled(
             self._expected_purchases(arrays, float(t)), labels, "expected_purchases", one
@@ -1023,3 +1059,46 @@ def repeat_purchase_rate(arrays: tuple[Array, ...], weights: Array) -> float:
     """Weighted repeat purchases per unit of time, ``Σ w x / Σ w T``: a starting-value scale."""
     x, _, T = arrays
     return max(float(weights @ x) / max(float(weights @ T), 1e-12), 1e-6)
+
+
+def identification_advice(columns: Sequence[str], arrays: tuple[Array, ...], weights: Array) -> str:
+    """Why these data cannot identify a purchase model, in plain words; ``""`` when they can.
+
+    Repeat-purchase models ``(frequency, recency, T)`` and ``(frequency, recency, periods)``
+    need some repeat purchases (for the purchase rate), some time without one (for dropout)
+    and some observed time at all.
+    """
+    if tuple(columns[:2]) != ("frequency", "recency") or len(arrays) < 3:
+        return ""
+    x, tx, age = arrays[:3]
+    if not np.any(age > 0):
+        return (
+            "every customer was observed for no time at all (T or periods 0 for all): "
+            "move the observation end after the first purchases, or use a finer --freq"
+        )
+    if not np.any(x > 0):
+        return (
+            "nobody in this log made a repeat purchase, so the purchase rate and dropout "
+            "are not identified: use a longer log or a finer --freq"
+        )
+    if np.all(x > 0) and np.all(age - tx <= 0):
+        return (
+            "dropout is not identified: nobody in this log appears to have churned (every "
+            "customer bought in the last period); use a longer log or a coarser --freq"
+        )
+    return ""
+
+
+def _bound_advice(columns: Sequence[str], arrays: tuple[Array, ...]) -> str:
+    """Plain-words hint for a fit that ran into the bound of the parameter space."""
+    if tuple(columns[:2]) == ("frequency", "recency") and len(arrays) >= 3:
+        x, tx = arrays[0], arrays[1]
+        if np.any(x > 0) and np.all(tx[x > 0] == 0):
+            return (
+                "Every repeat buyer has recency 0: recency must be the time of the last "
+                "purchase since the first (check the column, or use a finer --freq)"
+            )
+    return (
+        "The data do not identify every parameter (often only a ratio of two is): try a "
+        "simpler model, a longer log, or --allow-unconverged to keep the estimates"
+    )

@@ -23,7 +23,7 @@ from ..exceptions import InputError
 from ..likelihoods import bgbb_loglik
 from ..special import log_hyp2f1
 from ..units import check_unit, rate_per_unit
-from ..validation import check_rule, require_columns
+from ..validation import check_rule, plain, require_columns
 from .base import Array, PurchaseModel
 
 PARAMS = ("alpha", "beta", "gamma", "delta")
@@ -118,7 +118,7 @@ def dert(params: Array, d: float, x: Array, tx: Array, n: Array) -> Array:
     """
     al, be, ga, de = (float(v) for v in params)
     if not d > 0:
-        raise InputError(f"The discount rate d must be > 0. Got {d!r} instead.")
+        raise InputError(f"The discount rate d must be > 0. Got {plain(d)} instead.")
     ll = bgbb_loglik(params, x, tx, n)
     c = de + n + 1.0
     log_h = log_hyp2f1(1.0, c, ga + c, 1.0 / (1.0 + d), log1mz=np.log(d) - np.log1p(d))
@@ -138,7 +138,7 @@ def _whole(t: float, name: str) -> int:
     if not np.isscalar(t) or not float(t) >= 0 or float(t) != np.floor(float(t)):
         raise InputError(
             f"The {name!r} parameter counts transaction opportunities and must be a whole "
-            f"number >= 0. Got {t!r} instead."
+            f"number >= 0. Got {plain(t)} instead."
         )
     return int(t)
 

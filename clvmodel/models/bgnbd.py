@@ -8,10 +8,11 @@ functions of the parameters and arrays; :class:`BetaGeoModel` labels them by cus
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import ArrayLike
+from numpy.typing import ArrayLike, NDArray
 from scipy.special import betainc, betaln, expit, gammaln, hyp2f1
 
 from ..likelihoods import bgnbd_loglik
+from ..special import mean_purchases_until_death
 from .base import Array, NewCustomerPredictions, PurchaseModel, repeat_purchase_rate
 from .covariates import CovariatesMixin
 
@@ -31,64 +32,100 @@ def p_alive(params: Array, x: Array, tx: Array, T: Array) -> Array:
     return expit(-_log_death_odds(params, x, tx, T))
 
 
+#: The hypergeometric closed form is used where its bracket ``1 - (1-z)^m 2F1`` is at least
+#: this far from 0 (below, the subtraction loses digits and the integral takes over).
+_MIN_BRACKET = 1e-3
+
+
+def _closed_form_or_integral(
+    a: float | Array, b_post: Array, m: Array, kappa: Array
+) -> NDArray[np.float64]:
+    """``(a+b_post-1)/(a-1) [1 - (1+κ)^-m 2F1(m, b_post; a+b_post-1; κ/(1+κ))]``.
+
+    The closed form (scipy's ``hyp2f1``, as in FHL 2005 and lifetimes) where it is finite,
+    positive and free of cancellation; elsewhere (``a`` near 1, ``a + b_post < 1``, an
+    overflowing 2F1, ``t`` near 0) the same quantity as the integral
+    :func:`clvmodel.special.mean_purchases_until_death`, which has no singularity there.
+    """
+    a, b_post, m, kappa = (
+        v.astype(np.float64)
+        for v in np.broadcast_arrays(
+            np.asarray(a, dtype=np.float64),
+            np.asarray(b_post, dtype=np.float64),
+            np.asarray(m, dtype=np.float64),
+            np.asarray(kappa, dtype=np.float64),
+        )
+    )
+    c = a + b_post - 1.0
+    with np.errstate(all="ignore"):
+        hyp = hyp2f1(m, b_post, c, kappa / (1.0 + kappa))
+        # 2F1 is negative when c < 0 (a + b_post < 1, one-time buyers of a short log):
+        # then 1 - (1+κ)^-m 2F1 > 1 and nothing cancels.
+        log_ratio = -m * np.log1p(kappa)
+        bracket = np.where(
+            hyp > 0, -np.expm1(np.log(hyp) + log_ratio), 1.0 - hyp * np.exp(log_ratio)
+        )
+        closed = c / (a - 1.0) * bracket
+    ok = (
+        (np.abs(a - 1.0) > 1e-6)
+        & np.isfinite(closed)
+        & (closed >= 0)
+        & (np.abs(bracket) > _MIN_BRACKET)
+    )
+    out = np.where(kappa > 0, closed, 0.0)
+    redo = ~ok & (kappa > 0)
+    if redo.any():
+        out[redo] = mean_purchases_until_death(a[redo], b_post[redo], m[redo], kappa[redo])
+    return out
+
+
 def expected_purchases(params: Array, t: ArrayLike, x: Array, tx: Array, T: Array) -> Array:
     """E[X(T, T+t) | x, t_x, T], FHL (2005) eq. (10)::
 
     (a+b+x-1)/(a-1) * [1 - ((α+T)/(α+T+t))^(r+x) 2F1(r+x, b+x; a+b+x-1; t/(α+T+t))]
     / (1 + δ(x>0) a/(b+x-1) ((α+T)/(α+t_x))^(r+x))
+
+    The bracket over ``a - 1`` is ``E_p[(1 - (1 + p t/(α+T))^-(r+x)) / p]`` with the
+    posterior ``p ~ Beta(a, b+x)`` of a live customer; where the closed form loses its
+    accuracy (``a`` near 1, ``a + b + x < 1``, heavy buyers, ``t`` near 0) that integral is
+    computed instead (see :func:`_closed_form_or_integral`). Finite for every input.
     """
-    r, alpha, a, b = params
+    r, alpha, a, b = params  # alpha, a and b may vary by customer (covariates)
     t = np.asarray(t, dtype=np.float64)
-    z = t / (alpha + T + t)
-    log_ratio = (r + x) * (np.log(alpha + T) - np.log(alpha + T + t))
-    hyp = hyp2f1(r + x, b + x, a + b + x - 1.0, z)
-    bracket = -np.expm1(log_ratio + np.log(hyp))
-    return (a + b + x - 1.0) / (a - 1.0) * bracket * p_alive(params, x, tx, T)
+    mean = _closed_form_or_integral(a, b + x, r + x, t / (alpha + T))
+    return mean * p_alive(params, x, tx, T)
 
 
 def expected_purchases_new(params: Array, t: ArrayLike) -> Array:
-    """E[X(t)] for a customer just acquired, FHL (2005) eq. (9)."""
-    r, alpha, a, b = params
+    """E[X(t)] for a customer just acquired, FHL (2005) eq. (9)::
+
+    (a+b-1)/(a-1) [1 - (α/(α+t))^r 2F1(r, b; a+b-1; t/(α+t))]
+
+    evaluated as :func:`expected_purchases` evaluates eq. (10), with ``x = 0, T = 0``.
+    """
+    r, alpha, a, b = (float(v) for v in params)
     t = np.asarray(t, dtype=np.float64)
-    log_ratio = r * (np.log(alpha) - np.log(alpha + t))
-    hyp = hyp2f1(r, b, a + b - 1.0, t / (alpha + t))
-    return (a + b - 1.0) / (a - 1.0) * -np.expm1(log_ratio + np.log(hyp))
+    return _closed_form_or_integral(a, np.full(t.shape, b), np.full(t.shape, r), t / alpha)
 
 
 def probability_of_purchases(params: Array, t: ArrayLike, n: ArrayLike) -> Array:
     """P(X(t) = n) for a customer just acquired, FHL (2005) eq. (8).
 
+    The NBD tail ``1 - Σ_{j<n} NB(j)`` is the regularised incomplete beta
+    ``I_{t/(α+t)}(n, r)``, so nothing cancels and the cost does not grow with ``n``.
     ``t`` and ``n`` broadcast against each other.
     """
-    r, alpha, a, b = params
+    r, alpha, a, b = (float(v) for v in params)
     t, n = np.broadcast_arrays(np.asarray(t, dtype=np.float64), np.asarray(n, dtype=np.float64))
-    log_q = np.log(t) - np.log(alpha + t)  # log(t/(α+t))
-    log_p0 = r * (np.log(alpha) - np.log(alpha + t))  # log((α/(α+t))^r)
-    first = np.exp(
-        betaln(a, b + n)
-        - betaln(a, b)
-        + gammaln(r + n)
-        - gammaln(r)
-        - gammaln(n + 1.0)
-        + log_p0
-        + n * log_q
-    )
-    # Σ_{j<n} Γ(r+j)/(Γ(r) j!) (t/(α+t))^j, the NBD cdf up to n-1 without its p0 factor.
-    top = int(np.max(n)) if n.size else 0
-    out = np.array(first, dtype=np.float64)
-    if top > 0:
-        j = np.arange(top, dtype=np.float64)
-        shape = (top,) + (1,) * t.ndim
-        jj = j.reshape(shape)
-        terms = np.exp(
-            gammaln(r + jj) - gammaln(r) - gammaln(jj + 1.0) + jj * log_q[None] + log_p0[None]
-        )
-        cum = np.cumsum(terms, axis=0)  # cum[k] = Σ_{j<=k}
-        idx = np.clip(n.astype(np.intp) - 1, 0, top - 1)
-        partial = np.take_along_axis(cum, idx[None], axis=0)[0]
-        second = np.exp(betaln(a + 1.0, b + n - 1.0) - betaln(a, b)) * (1.0 - partial)
-        out = out + np.where(n > 0, second, 0.0)
-    return out
+    with np.errstate(divide="ignore", invalid="ignore"):
+        log_q = np.log(t) - np.log(alpha + t)  # log(t/(α+t))
+        log_p0 = r * (np.log(alpha) - np.log(alpha + t))  # log((α/(α+t))^r)
+        log_nb = gammaln(r + n) - gammaln(r) - gammaln(n + 1.0) + log_p0 + n * log_q
+    log_nb = np.where(n == 0, log_p0, log_nb)
+    first = np.exp(betaln(a, b + n) - betaln(a, b) + log_nb)
+    tail = betainc(np.maximum(n, 1.0), r, t / (alpha + t))
+    second = np.exp(betaln(a + 1.0, b + n - 1.0) - betaln(a, b)) * tail
+    return first + np.where(n > 0, second, 0.0)
 
 
 def future_purchase_probability(

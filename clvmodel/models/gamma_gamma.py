@@ -9,7 +9,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from ..exceptions import InputError
+from ..exceptions import InputError, NotIdentifiedError
 from ..likelihoods import gamma_gamma_loglik
 from .base import Array, BaseModel, CustomerData, _labelled
 
@@ -74,9 +74,9 @@ class GammaGammaModel(BaseModel):
                 f"of the fit (the model needs positive spend)"
             )
         if not used.any():
-            raise InputError(
-                "Gamma-Gamma needs customers with frequency > 0 and monetary_value > 0; "
-                "there are none."
+            raise NotIdentifiedError(
+                "Fitting gamma-gamma cannot converge: it needs customers with frequency > 0 "
+                "and monetary_value > 0 (repeat buyers with spend), and there are none."
             )
         return (x[used], m[used]), weights[used], notes
 

@@ -11,11 +11,11 @@ labels them by customer.
 from __future__ import annotations
 
 import numpy as np
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import ArrayLike
 from scipy.special import betainc, betaln, expit, gammaln
 
 from ..likelihoods import mbgnbd_loglik
-from ..special import logconcave_integral
+from ..special import mean_purchases_until_death
 from .base import Array, NewCustomerPredictions, PurchaseModel, repeat_purchase_rate
 from .bgnbd import conditional_from_alive
 from .covariates import CovariatesMixin
@@ -33,67 +33,17 @@ def p_alive(params: Array, x: Array, tx: Array, T: Array) -> Array:
     return expit(-log_odds)
 
 
-def _mean_purchases_until_death(
-    a: float | Array, b_post: Array, m: Array, kappa: Array
-) -> NDArray[np.float64]:
-    """``E_p[(1 - (1 + κ p)^-m) / p]`` for ``p ~ Beta(a, b_post)``.
-
-    For a live customer with ``λ | data ~ Gamma(m, α+T)`` and dropout probability ``p``, the
-    expected purchases in the next ``t`` are ``E_λ[(1 - e^(-λ p t)) / p]`` (purchases at rate
-    λ, dropout after each with probability p), which is the expression above with
-    ``κ = t/(α+T)``. It equals the hypergeometric closed form of Batislam et al. (2007, eq. 6)
-    and Wagner & Hoppe (2008), ``(a+b_post-1)/(a-1) [1 - 2F1(m, b_post; a+b_post-1; z)
-    (1-z)^m]`` with ``z = κ/(1+κ)``, but stays finite for ``a`` near 1, ``z`` near 1 and ``m``
-    in the thousands, where that 2F1 overflows. The integrand is log-concave in ``log p``.
-    """
-    a_, b_post, m, kappa = np.broadcast_arrays(
-        np.asarray(a, dtype=np.float64),
-        np.asarray(b_post, dtype=np.float64),
-        np.asarray(m, dtype=np.float64),
-        np.asarray(kappa, dtype=np.float64),
-    )
-    shape = b_post.shape
-    aa, bb, mm, kk = a_.ravel(), b_post.ravel(), m.ravel(), kappa.ravel()
-    out = np.zeros(bb.shape)
-    pos = kk > 0
-    if not pos.any():
-        return out.reshape(shape)
-    aa, bb, mm, kk = aa[pos], bb[pos], mm[pos], kk[pos]
-
-    def logf(u: NDArray[np.float64], rows: NDArray[np.intp]) -> tuple[Array, Array, None]:
-        ap, bp, mp, kp = aa[rows], bb[rows], mm[rows], kk[rows]
-        log_y = np.log(kp) + u  # log κp, kept in logs: e^u underflows far left
-        y = np.exp(log_y)
-        grow = mp * np.log1p(y)  # -log (1+κp)^-m
-        tiny = log_y < -40.0  # there 1 - (1+y)^-m = m y to 1e-14
-        with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-            log_q = np.log(-np.expm1(u))  # log(1 - p)
-            log_g = np.where(tiny, np.log(mp) + log_y, np.log(-np.expm1(-grow))) - u
-            value = ap * u + (bp - 1.0) * log_q + log_g
-            d_q = -(bp - 1.0) / np.expm1(-u)  # d/du (b-1) log(1 - e^u)
-            d_g = np.where(tiny, 1.0, mp * y / (1.0 + y) / np.expm1(grow))
-            slope = ap - 1.0 + d_q + d_g
-        value = np.where(u < 0, value, -np.inf)
-        slope = np.where(u < 0, slope, -np.inf)
-        return value, slope, None
-
-    guess = np.log(aa) - np.log(aa + bb)
-    log_int, _ = logconcave_integral(logf, -np.inf, 0.0, guess, points=-np.log(kk)[None])
-    out[pos] = np.exp(log_int - betaln(aa, bb))
-    return out.reshape(shape)
-
-
 def expected_purchases(params: Array, t: ArrayLike, x: Array, tx: Array, T: Array) -> Array:
     """E[X(T, T+t) | x, t_x, T], Batislam et al. (2007) eq. (6)::
 
     (a+b+x)/(a-1) [1 - ((α+T)/(α+T+t))^(r+x) 2F1(r+x, b+x+1; a+b+x; t/(α+T+t))] * P(alive)
 
     computed as ``P(alive) E_p[(1 - (1 + p t/(α+T))^-(r+x)) / p]`` with the posterior
-    ``p ~ Beta(a, b+x+1)`` of a live customer (see :func:`_mean_purchases_until_death`).
+    ``p ~ Beta(a, b+x+1)`` of a live customer (see :func:`mean_purchases_until_death`).
     """
     r, alpha, a, b = params
     t = float(t) if np.ndim(t) == 0 else np.asarray(t, dtype=np.float64)
-    mean = _mean_purchases_until_death(a, b + x + 1.0, r + x, t / (alpha + T))
+    mean = mean_purchases_until_death(a, b + x + 1.0, r + x, t / (alpha + T))
     return mean * p_alive(params, x, tx, T)
 
 
@@ -107,7 +57,7 @@ def expected_purchases_new(params: Array, t: ArrayLike) -> Array:
     """
     r, alpha, a, b = (float(v) for v in params)
     t = np.asarray(t, dtype=np.float64)
-    mean = _mean_purchases_until_death(a, np.full(t.shape, b + 1.0), np.full(t.shape, r), t / alpha)
+    mean = mean_purchases_until_death(a, np.full(t.shape, b + 1.0), np.full(t.shape, r), t / alpha)
     return b / (a + b) * mean
 
 

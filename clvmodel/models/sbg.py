@@ -23,7 +23,7 @@ from ..exceptions import InputError
 from ..likelihoods import sbg_loglik
 from ..special import log_hyp2f1
 from ..units import check_unit, rate_per_unit
-from ..validation import numeric_column, require_columns
+from ..validation import numeric_column, plain, require_columns
 from .base import Array, BaseModel
 
 PARAMS = ("gamma", "delta")
@@ -66,7 +66,7 @@ def derl(params: Array, d: float, renewals: ArrayLike = 0) -> Array:
     """
     ga, de = (float(v) for v in params)
     if not d > 0:
-        raise InputError(f"The discount rate d must be > 0. Got {d!r} instead.")
+        raise InputError(f"The discount rate d must be > 0. Got {plain(d)} instead.")
     n = np.asarray(renewals, dtype=np.float64) + 1.0
     c = de + n
     log_h = log_hyp2f1(1.0, c, ga + c, 1.0 / (1.0 + d), log1mz=np.log(d) - np.log1p(d))
@@ -78,7 +78,7 @@ def discounted_expected_lifetime(params: Array, d: float) -> float:
     eq. 5): the first period counted undiscounted."""
     ga, de = (float(v) for v in params)
     if not d > 0:
-        raise InputError(f"The discount rate d must be > 0. Got {d!r} instead.")
+        raise InputError(f"The discount rate d must be > 0. Got {plain(d)} instead.")
     return float(
         np.exp(log_hyp2f1(1.0, de, ga + de, 1.0 / (1.0 + d), log1mz=np.log(d) - np.log1p(d)))
     )

@@ -62,6 +62,9 @@ class RunConfig:
         Customers scored per batch.
     currency : str, optional
         Currency of the amounts (``"EUR"``, ``"$"``), shown on the report's money figures.
+    allow_unconverged : bool
+        Write models whose fit did not converge (flagged ``converged=false``) instead of
+        failing the run.
     engine : {"duckdb", "spark"}
         Where the summary runs (:mod:`clvmodel.engines`); ``"spark"`` reads the input with
         Spark (a file, folder or glob) in the active SparkSession or one on ``spark_master``.
@@ -85,5 +88,6 @@ class RunConfig:
     threads: int = DEFAULT_THREADS
     batch_rows: int = DEFAULT_BATCH_ROWS
     currency: str | None = None
+    allow_unconverged: bool = False
     engine: str = "duckdb"
     spark_master: str = "local[*]"

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import datetime as _dt
-import uuid
 from collections.abc import Callable
 from dataclasses import asdict
 from pathlib import Path
@@ -35,13 +34,17 @@ def _quiet(_: str) -> None:
 
 
 def fit_purchase_model(
-    key: str, summary: pd.DataFrame, *, weights: np.ndarray | None = None
+    key: str,
+    summary: pd.DataFrame,
+    *,
+    weights: np.ndarray | None = None,
+    allow_unconverged: bool = False,
 ) -> PurchaseModel:
     """Fit the purchase model registered as ``key`` on ``summary`` (rows weighted)."""
     cls = get_model_class(key)
     if not issubclass(cls, PurchaseModel):
         raise InputError(f"{key!r} is not a purchase model; choose one of the purchase models.")
-    return cls().fit(summary, weights=weights)
+    return cls(allow_unconverged=allow_unconverged).fit(summary, weights=weights)
 
 
 def _frame(arrays: dict[str, np.ndarray], unit: str) -> pd.DataFrame:
@@ -76,7 +79,12 @@ class _Fits:
             return comparison.models[key], dict(comparison.models), reason, comparison
         cls = get_model_class(cfg.purchase_model)
         arrays, weights = self.engine.fit_table(name, cls.columns)
-        model = fit_purchase_model(cfg.purchase_model, _frame(arrays, self.unit), weights=weights)
+        model = fit_purchase_model(
+            cfg.purchase_model,
+            _frame(arrays, self.unit),
+            weights=weights,
+            allow_unconverged=cfg.allow_unconverged,
+        )
         return model, {model.name: model}, f"{model.name} as requested", None
 
     def spend(self, name: str) -> tuple[GammaGammaModel | None, dict[str, int]]:
@@ -84,7 +92,9 @@ class _Fits:
         if self.config.amount_col is None:
             return None, {}
         arrays, weights = self.engine.fit_table(name, GammaGammaModel.columns)
-        model = GammaGammaModel().fit(_frame(arrays, self.unit), weights=weights)
+        model = GammaGammaModel(allow_unconverged=self.config.allow_unconverged).fit(
+            _frame(arrays, self.unit), weights=weights
+        )
         x, m = arrays["frequency"], arrays["monetary_value"]
         left_out = {
             "gamma-gamma fit: no repeat purchase (scored with the mean spend)": round(
@@ -254,14 +264,34 @@ def run_pipeline(
     dict
         The content of ``DIR/run.json``.
     """
-    from ..data import _as_date, _check_columns, _source, _tracking_table, account_rows
+    from ..rundir import new_run_id, staged_run_dir
 
     config = config or RunConfig()
     if fmt not in FORMATS:
         raise InputError(f"The 'fmt' parameter must be one of {FORMATS}. Got {fmt!r} instead.")
-    out = Path(out_dir)
-    out.mkdir(parents=True, exist_ok=True)
-    run_id = uuid.uuid4().hex
+    run_id = new_run_id()
+    # Written into a temporary sibling and swapped in at the end: a run killed or failing
+    # part-way leaves out_dir as it was (clvmodel.rundir).
+    with staged_run_dir(out_dir, run_id) as stage:
+        return _run_into(
+            transactions, stage, config, report=report, fmt=fmt, log=log, run_id=run_id
+        )
+
+
+def _run_into(
+    transactions: str | Path,
+    out: Path,
+    config: RunConfig,
+    *,
+    report: bool,
+    fmt: str,
+    log: Log,
+    run_id: str,
+) -> dict[str, Any]:
+    """The body of :func:`run_pipeline`, writing into the (staged) folder ``out``."""
+    from ..data import _as_date, _check_columns, _source, _tracking_table, account_rows
+    from ..rundir import stamp_run
+
     meta = {"clvmodel.run_id": run_id}
     stages = Stages(log)
     unit = check_unit(config.freq)
@@ -462,6 +492,7 @@ def run_pipeline(
             figures = write_figures(out)
             st.rows = len(figures)
             st.detail = f"{len(figures)} charts and {render_report(out)}"
+    run["files"] = stamp_run(out, run_id)
     return _write_run(out, run, stages)
 
 

@@ -110,6 +110,9 @@ def write_customer_lists(ctx: ReportContext) -> Path | None:
             "clv": scores["clv"].to_numpy(np.float64),
         }
     )
+    run_id = ctx.run.run.get("run_id")
+    if run_id:  # the run's id, as in every file of the run (clvmodel.rundir)
+        table = table.replace_schema_metadata({"clvmodel.run_id": str(run_id)})
     target = customer_lists_path(ctx)
 
     def write(tmp: Path) -> None:

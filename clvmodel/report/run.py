@@ -183,7 +183,9 @@ def load_run(run_dir: str | Path) -> RunFiles:
     directory = Path(run_dir)
     if not directory.is_dir():
         raise InputError(f"The run directory {str(directory)!r} does not exist.")
-    run = read_json(_need(directory / "run.json", "what was run"))
+    from ..rundir import check_run_folder
+
+    run = check_run_folder(directory)
     summary_path = data_file(directory, "summary", "the RFM summary")
     summary = read_table(summary_path, SUMMARY_COLUMNS)
     if "customer_id" not in summary.columns:
