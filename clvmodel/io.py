@@ -264,24 +264,46 @@ def _short(value: Any) -> str:
     return text if len(text) <= 80 else text[:77] + "..."
 
 
+def _coefficient_names(payload: dict[str, Any]) -> tuple[str, ...]:
+    """The covariate coefficients a model file must hold (none without covariates)."""
+    block = payload.get("covariates")
+    if block is None:
+        return ()
+    if not isinstance(block, dict) or not all(
+        isinstance(block.get(k, []), list) and all(isinstance(c, str) for c in block.get(k, []))
+        for k in ("purchase", "dropout", "equal")
+    ):
+        raise ModelFileError("covariates must be an object of column-name lists.")
+    from .covariates import CovariateDesign
+
+    try:
+        return CovariateDesign.from_dict(block).free_names
+    except (TypeError, ValueError) as exc:
+        raise ModelFileError(f"covariates is not a valid covariate design: {exc}") from None
+
+
 def validate_model_payload(payload: Any, param_names: tuple[str, ...]) -> None:
     """Check a model file's content against the schema; :class:`ModelFileError` if it breaks it.
 
-    Parameters must be exactly ``param_names``, each a finite positive number (JSON
-    ``true``, strings, ``NaN`` and ``Infinity`` are refused); the optional fields have their
-    documented types, and the covariance is a ``k x k`` matrix of numbers or nulls.
+    Parameters must be exactly ``param_names`` and the coefficients of the file's covariate
+    design (if any); parameters are finite positive numbers, coefficients finite numbers
+    (JSON ``true``, strings, ``NaN`` and ``Infinity`` are refused); the optional fields have
+    their documented types, and the covariance is a ``k x k`` matrix of numbers or nulls.
     """
     if not isinstance(payload, dict):
         raise ModelFileError("the file does not hold a JSON object.")
+    coefficients = _coefficient_names(payload)
+    names = (*param_names, *coefficients)
     params = payload.get("params")
-    if not isinstance(params, dict) or set(params) != set(param_names):
+    if not isinstance(params, dict) or set(params) != set(names):
         got = sorted(params) if isinstance(params, dict) else _short(params)
-        raise ModelFileError(f"params must be an object with keys {list(param_names)}. Got {got}.")
+        raise ModelFileError(f"params must be an object with keys {list(names)}. Got {got}.")
     for key, value in params.items():
-        if not (_is_number(value) and math.isfinite(value) and value > 0):
-            raise ModelFileError(
-                f"parameter {key!r} must be a finite number > 0. Got {_short(value)} instead."
-            )
+        positive = key not in coefficients
+        if not (_is_number(value) and math.isfinite(value) and (value > 0 or not positive)):
+            rule = "a finite number > 0" if positive else "a finite number"
+            raise ModelFileError(f"parameter {key!r} must be {rule}. Got {_short(value)} instead.")
+    param_names = names
     k = len(param_names)
 
     def number_or_null(v: Any) -> bool:
