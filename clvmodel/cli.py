@@ -574,7 +574,9 @@ def main(
             warnings.showwarning = show
             check_arguments(args)
             return int(COMMANDS[args.command](args, out, err))
-    except (UsageError, EngineUnavailableError) as exc:
+    except EngineUnavailableError as exc:  # says itself what to install
+        return fail(exc, ExitStatus.USAGE)
+    except UsageError as exc:
         return fail(f"error: {exc}", ExitStatus.USAGE)
     except FitError as exc:
         return fail(f"fit failed: {exc}", ExitStatus.FIT_ERROR)

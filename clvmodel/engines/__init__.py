@@ -64,8 +64,9 @@ class SummaryEngine(Protocol):
         """Input rows by reject reason; the key ``None`` counts the used rows."""
         ...
 
-    def rejects(self, observation_end: _dt.date) -> pd.DataFrame:
-        """Rejected rows: ``row``, the id/date/amount columns as text, ``reason``."""
+    def rejects(self, observation_end: _dt.date, *, none: bool = False) -> pd.DataFrame:
+        """Rejected rows: ``row``, the id/date/amount columns as text, ``reason``
+        (``none=True``: the ledger counted none, the empty table)."""
         ...
 
     def build_summary(
@@ -75,9 +76,11 @@ class SummaryEngine(Protocol):
         observation_end: _dt.date,
         calibration_end: _dt.date | None,
         unit_days: float,
+        ordered: bool = True,
     ) -> dict[str, int]:
         """Build summary ``name``; return ``customers``, ``excluded_customers``,
-        ``n_transactions``."""
+        ``n_transactions``. ``ordered``: by customer id (an engine without a row order may
+        ignore it)."""
         ...
 
     def summary_columns(self, name: str) -> list[str]:

@@ -182,6 +182,10 @@ class SparkSummaryEngine:
 
     # -- queries ---------------------------------------------------------------------------
 
+    def release(self) -> None:
+        """Keep everything until :meth:`close`: Spark's tables spill to disk by themselves,
+        and unpersisting the occasions would make Spark recompute what reads them."""
+
     def close(self) -> None:
         """Release the persisted tables and drop the temporary views."""
         for frame in self._persisted:
@@ -219,9 +223,14 @@ class SparkSummaryEngine:
         rows = self.spark.sql(sql.ledger_sql(self._final(observation_end))).collect()
         return {reason: int(n) for reason, n in rows}
 
-    def rejects(self, observation_end: _dt.date) -> pd.DataFrame:
-        """Rejected rows: ``row``, the original values as text, ``reason``; by row."""
+    def rejects(self, observation_end: _dt.date, *, none: bool = False) -> pd.DataFrame:
+        """Rejected rows: ``row``, the original values as text, ``reason``; by row.
+
+        ``none=True`` (the ledger counted no reject) returns the empty table without a job
+        over the rows."""
         query = sql.rejects_sql(self._source, self._final(observation_end), self.columns, SPARK)
+        if none:
+            query += " LIMIT 0"
         frame = _to_pandas(self.spark.sql(query))
         if not frame.empty:
             frame["row"] = self._positions(frame["row"].to_numpy(dtype=np.int64))
@@ -255,9 +264,13 @@ class SparkSummaryEngine:
         observation_end: _dt.date,
         calibration_end: _dt.date | None,
         unit_days: float,
+        ordered: bool = True,
     ) -> dict[str, int]:
         """Build (and persist) the summary ``name``; return ``customers``,
-        ``excluded_customers`` and ``n_transactions`` (as the DuckDB engine)."""
+        ``excluded_customers`` and ``n_transactions`` (as the DuckDB engine).
+
+        ``ordered`` is accepted for the seam and has no effect: a distributed summary has
+        no row order (callers match rows by customer id)."""
         end = calibration_end or observation_end
         final = self._final(observation_end)
         if self._occasions is None:  # occasions do not depend on the split
