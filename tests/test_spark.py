@@ -312,6 +312,7 @@ def test_run_on_spark_gives_the_local_parameters_and_scores(
         for name, value in want["params"].items():
             assert got["params"][name] == pytest.approx(value, rel=1e-8, abs=0), (key, name)
         assert got["n_customers"] == want["n_customers"]
+
     # Neither engine orders its output (rows are matched by customer id).
     def by_id(path: Path) -> pd.DataFrame:
         frame = pd.read_parquet(path)
