@@ -491,7 +491,7 @@ def _run_into(
             _write_run(out, run, stages)
             figures = write_figures(out)
             st.rows = len(figures)
-            st.detail = f"{len(figures)} charts and {render_report(out)}"
+            st.detail = f"{len(figures)} charts and {render_report(out).name}"
     run["files"] = stamp_run(out, run_id)
     return _write_run(out, run, stages)
 
