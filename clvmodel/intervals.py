@@ -31,6 +31,7 @@ from scipy.linalg import block_diag
 from scipy.special import expit, logit, ndtri
 
 from .clv import _purchase_sums, _unit_of
+from .distinct import group_rows
 from .exceptions import InputError
 from .models.base import BaseModel, PurchaseModel, natural
 from .models.gamma_gamma import GammaGammaModel, expected_spend
@@ -87,21 +88,15 @@ def _bootstrap_draws(
 
 
 def _distinct(columns: Sequence[Array]) -> tuple[tuple[Array, ...], NDArray[np.intp]]:
-    """Distinct rows of ``columns`` and, per row, the index of its distinct row."""
+    """Distinct rows of ``columns`` and, per row, the index of its distinct row
+    (:func:`clvmodel.distinct.group_rows`; a sort where its hashed key could overflow)."""
     stacked = np.stack([np.asarray(c, dtype=np.float64) for c in columns], axis=1)
-    codes = np.zeros(len(stacked), dtype=np.int64)
-    span = 1
-    for j in range(stacked.shape[1]):
-        col_codes, uniques = pd.factorize(stacked[:, j])
-        span *= max(len(uniques), 1)
-        if span >= 2**62:
-            uniq, inverse = np.unique(stacked, axis=0, return_inverse=True)
-            return tuple(uniq.T), inverse.ravel().astype(np.intp)
-        codes = codes * len(uniques) + col_codes
-    group, _ = pd.factorize(codes)
-    first = np.empty(int(group.max()) + 1 if len(group) else 0, dtype=np.intp)
-    first[group[::-1]] = np.arange(len(group) - 1, -1, -1)
-    return tuple(stacked[first].T), group.astype(np.intp)
+    grouped = group_rows(tuple(stacked.T))
+    if grouped is None:
+        uniq, inverse = np.unique(stacked, axis=0, return_inverse=True)
+        return tuple(uniq.T), inverse.ravel().astype(np.intp)
+    group, first = grouped
+    return tuple(stacked[first].T), group
 
 
 def prediction_intervals(
