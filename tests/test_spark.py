@@ -262,6 +262,14 @@ def test_unparseable_dates_are_the_local_error(spark) -> None:
     assert got.summary.toPandas()["T"].tolist() == [1.0, 0.0]
 
 
+def test_a_local_session_gets_four_shuffle_partitions_per_core() -> None:
+    from clvmodel.engines.spark.session import local_partitions
+
+    assert [local_partitions(m) for m in ("local", "local[2]", "local[3,2]")] == [4, 8, 12]
+    assert local_partitions("local[*]") == 4 * (os.cpu_count() or 1)
+    assert local_partitions("spark://host:7077") is None and local_partitions("yarn") is None
+
+
 def _without(tmp_path: Path, code: str, **env: str) -> subprocess.CompletedProcess:
     environment = {k: v for k, v in os.environ.items() if k not in ("JAVA_HOME", "PATH")}
     environment.update(env)
