@@ -185,7 +185,7 @@ def read_table(directory: str | os.PathLike[str], stem: str) -> Any:
 
     folder = Path(directory)
     parquet, csv = folder / f"{stem}.parquet", folder / f"{stem}.csv"
-    if parquet.is_file():
+    if parquet.exists():  # a file, or a folder of part files (the Spark engine's)
         frame = pd.read_parquet(parquet)
         if "customer_id" in frame.columns:
             frame["customer_id"] = frame["customer_id"].astype(str)

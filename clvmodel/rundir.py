@@ -9,7 +9,9 @@ sibling name until the new one is in place.
 Every run has a ``run_id`` (uuid4 hex) written into ``run.json`` and every other JSON file
 of the run, into the Parquet key-value metadata ``clvmodel.run_id``, and ``run.json`` lists
 the size of every data file (``files``). :func:`check_run_folder` refuses a folder whose
-files disagree (see the run-folder contract in the README).
+files disagree (see the run-folder contract in the README). A Parquet table may be a folder
+of part files (``scores.parquet/`` of the Spark engine): each part is listed in ``files``,
+and a part that is not listed belongs to another run.
 """
 
 from __future__ import annotations
@@ -178,6 +180,10 @@ def check_run_folder(run_dir: str | os.PathLike[str]) -> dict[str, Any]:
             except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
                 payload = None
             other = payload.get("run_id") if isinstance(payload, dict) else None
+        elif file.suffix == ".parquet" and file.parent.suffix == ".parquet":
+            # A part file of a folder written by Spark (``scores.parquet/part-*.parquet``):
+            # Spark writes no key-value metadata; the part belongs to the run that lists it.
+            other = run_id if rel in (run.get("files") or {}) else None
         elif file.suffix == ".parquet":
             try:
                 other = _parquet_run_id(file)

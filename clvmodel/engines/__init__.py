@@ -23,9 +23,12 @@ per-transaction or (apart from batches) a per-customer table:
    period.
 2. **The collapsed fit table**: :meth:`~SummaryEngine.fit_table` returns the distinct rows
    of some columns with the number of customers on each (what every fit uses).
-3. **Batches to score**: :meth:`~SummaryEngine.summary_batches` yields the summary as
-   Arrow record batches in customer order; the pipeline scores each batch with pure numpy
-   and streams the scores to a file, so memory is set by the batch size.
+3. **The scores**: :meth:`~SummaryEngine.score_to` runs the pipeline's scorer
+   (:class:`clvmodel.pipeline.scoring.BatchScorer`, pure numpy on one Arrow record batch)
+   over a summary where the engine keeps it and writes the scores: the DuckDB engine
+   streams :meth:`~SummaryEngine.summary_batches` through it into one file, so memory is
+   set by the batch size; the Spark engine runs it in ``mapInArrow`` on the executors,
+   which write ``scores.parquet`` as a folder of part files.
 
 The summary tables have the columns of :func:`clvmodel.engines.sql.summary_sql`
 (``customer_id``, ``frequency`` BIGINT, ``recency``, ``T``, ``monetary_value`` DOUBLE, and
@@ -103,6 +106,22 @@ class SummaryEngine(Protocol):
         self, name: str, columns: Sequence[str] | None = None, *, batch_rows: int = 500_000
     ) -> Iterator[Any]:
         """Summary ``name`` as ``pyarrow.RecordBatch`` es of up to ``batch_rows`` rows."""
+        ...
+
+    def score_to(
+        self,
+        name: str,
+        scorer: Any,
+        path: Any,
+        *,
+        metadata: dict[str, str],
+        stage: Any = None,
+        keep: Sequence[str] = (),
+        batch_rows: int = 500_000,
+    ) -> tuple[int, dict[str, np.ndarray]]:
+        """Score summary ``name`` with ``scorer`` (a ``BatchScorer``) into ``path``; return
+        the rows written and the ``keep`` score columns as arrays (for the CLV metrics).
+        Raises ``InputError`` for no customers or a non-finite prediction."""
         ...
 
     def tracking(

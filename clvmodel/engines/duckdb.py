@@ -425,6 +425,25 @@ class DuckDBSummaryEngine:
             if batch.num_rows:
                 yield batch
 
+    def score_to(
+        self,
+        name: str,
+        scorer: Any,
+        path: Path,
+        *,
+        metadata: dict[str, str],
+        stage: Any = None,
+        keep: Sequence[str] = (),
+        batch_rows: int = 500_000,
+    ) -> tuple[int, dict[str, np.ndarray]]:
+        """Score summary ``name`` batch by batch into one file (the seam's
+        :meth:`~clvmodel.engines.SummaryEngine.score_to`, by
+        :func:`clvmodel.pipeline.scoring.score_to_file`)."""
+        from ..pipeline.scoring import score_to_file
+
+        batches = self.summary_batches(name, scorer.inputs, batch_rows=batch_rows)
+        return score_to_file(batches, scorer, path, metadata=metadata, stage=stage, keep=keep)
+
     def tracking(
         self,
         *,

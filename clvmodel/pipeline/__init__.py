@@ -18,7 +18,9 @@ without refitting::
     DIR/tracking.csv           actual repeat transactions per time unit
     DIR/figures/*.png, DIR/report.pdf
 
-With ``fmt="csv"`` the summary and scores are ``summary.csv`` and ``scores.csv``.
+With ``fmt="csv"`` the summary and scores are ``summary.csv`` and ``scores.csv``. With the
+Spark engine ``scores.parquet`` is a folder of part files written by the executors
+(:meth:`clvmodel.engines.SummaryEngine.score_to`).
 
 The job streams: the engine (DuckDB, with a memory limit and spilling) summarises the log,
 fits read the distinct rows with their counts, and scoring reads the summary in Arrow record

@@ -23,7 +23,7 @@ from ..models.gamma_gamma import GammaGammaModel
 from ..progress import Stages, peak_rss_mib
 from ..units import UNIT_NAMES, check_unit, rate_per_unit, unit_days
 from .config import RunConfig, default_horizon
-from .scoring import BatchScorer, score_to_file, table_of
+from .scoring import BatchScorer, table_of
 
 Log = Callable[[str], None]
 FORMATS = ("parquet", "csv")
@@ -419,13 +419,14 @@ def _run_into(
                 per_unit_rate=per_unit_rate,
                 margin=config.margin,
             )
-            n_scored, kept = score_to_file(
-                engine.summary_batches("full", scorer.inputs, batch_rows=config.batch_rows),
+            n_scored, kept = engine.score_to(
+                "full",
                 scorer,
                 scores_path,
                 metadata=meta,
                 stage=st,
                 keep=("clv",) if spend is not None else (),
+                batch_rows=config.batch_rows,
             )
         if spend is not None:
             with stages.stage("clv metrics") as st:

@@ -115,10 +115,11 @@ def _need(path: Path, what: str) -> Path:
 
 
 def data_file(directory: Path, stem: str, what: str) -> Path:
-    """``DIR/STEM.parquet`` if present, else ``DIR/STEM.csv`` (the run-folder contract)."""
+    """``DIR/STEM.parquet`` (a file or a folder of part files) if present, else
+    ``DIR/STEM.csv`` (the run-folder contract)."""
     for suffix in (".parquet", ".csv"):
         path = directory / f"{stem}{suffix}"
-        if path.is_file():
+        if path.is_file() or (suffix == ".parquet" and path.is_dir()):
             return path
     return _need(directory / f"{stem}.csv", what)
 
@@ -128,7 +129,7 @@ def read_table(path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame
     if path.suffix == ".parquet":
         import pyarrow.parquet as pq
 
-        present = pq.read_schema(path).names
+        present = pq.ParquetDataset(path).schema.names  # a file or a folder of part files
         wanted = None if columns is None else [c for c in columns if c in present]
         table = pq.read_table(path, columns=wanted)
         frame = table.to_pandas()

@@ -11,6 +11,8 @@ files, one per partition (:func:`write_scores`).
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -25,6 +27,8 @@ if TYPE_CHECKING:
 
     from ...models.base import PurchaseModel
     from ...models.gamma_gamma import GammaGammaModel
+    from ...pipeline.scoring import BatchScorer
+    from ...progress import Stage
 
 
 def _spark_type(name: str, dtype: Any, summary: DataFrame) -> Any:
@@ -129,3 +133,90 @@ def write_scores(scores: DataFrame, path: str, *, partition_by: tuple[str, ...] 
         writer = writer.partitionBy(*partition_by)
     writer.parquet(path)
     return path
+
+
+def scored_frame(summary: DataFrame, scorer: BatchScorer) -> DataFrame:
+    """The pipeline's scores of a Spark summary, computed on the executors (lazy).
+
+    Each Arrow batch of every partition goes through ``scorer`` in ``mapInArrow``: the same
+    :class:`~clvmodel.pipeline.scoring.BatchScorer` call, on the same Arrow batches, as the
+    local engine's streaming path, so the scores are the local ones bit for bit. The output
+    schema is that of the scorer on the summary's first row (the summary's columns keep
+    their types, the predictions are doubles).
+
+    Raises
+    ------
+    InputError
+        The summary has no row ("There are no customers to score.", as locally).
+    """
+    from pyspark.sql import types as T
+
+    frame = summary.select(*[f"`{c}`" for c in scorer.inputs])
+    first = _first_batch(frame)
+    if first is None:
+        raise InputError("There are no customers to score.")
+    names = scorer(first).schema.names
+    schema = T.StructType(
+        [frame.schema[n] if n in frame.columns else T.StructField(n, T.DoubleType()) for n in names]
+    )
+
+    def run(batches: Any) -> Any:
+        for batch in batches:
+            if batch.num_rows:
+                yield scorer(batch)
+
+    return frame.mapInArrow(run, schema)
+
+
+def _first_batch(frame: DataFrame) -> Any:
+    """The first row of ``frame`` as a ``pyarrow.RecordBatch`` (None when empty)."""
+    table = _arrow(frame.limit(1))
+    return table.to_batches()[0] if table.num_rows else None
+
+
+def score_to(
+    summary: DataFrame,
+    scorer: BatchScorer,
+    path: Path,
+    *,
+    metadata: dict[str, str],
+    stage: Stage | None = None,
+    keep: Sequence[str] = (),
+) -> tuple[int, dict[str, np.ndarray]]:
+    """The Spark engine's half of the pipeline's scoring seam (see
+    :meth:`clvmodel.engines.SummaryEngine.score_to`): scores computed on the executors
+    (:func:`scored_frame`).
+
+    ``DIR/scores.parquet`` is written by the executors as a folder of part files (one per
+    partition, :func:`write_scores`; Spark's Parquet writer takes no key-value metadata, so
+    the run id of the part files is their listing in ``run.json``, see
+    :func:`clvmodel.rundir.check_run_folder`). A ``.csv`` path is one file, as the run-folder
+    contract has it for CSV: the executors' score batches are streamed into it by the
+    driver. Returns the rows written and the ``keep`` columns (read back from the files).
+    """
+    import pyarrow.dataset as ds
+
+    from ...io import TableWriter
+    from .session import clvmodel_errors
+
+    scores = scored_frame(summary, scorer)
+    with clvmodel_errors():
+        if path.suffix == ".csv":
+            table = _arrow(scores)
+            with TableWriter(path, table.schema, metadata=metadata) as out:
+                out.write(table)
+        else:
+            write_scores(scores, str(path))
+            table = ds.dataset(path, format="parquet").to_table(columns=list(keep))
+    if stage is not None:
+        stage.advance(table.num_rows)
+    return table.num_rows, {c: table.column(c).to_numpy() for c in keep}
+
+
+def _arrow(frame: DataFrame) -> Any:
+    """A Spark DataFrame on the driver as a ``pyarrow.Table``."""
+    import pyarrow as pa
+
+    if hasattr(frame, "toArrow"):  # Spark 4
+        return frame.toArrow()
+    return pa.Table.from_pandas(frame.toPandas(), preserve_index=False)

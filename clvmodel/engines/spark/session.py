@@ -47,8 +47,11 @@ class SparkOptions:
         Spark master URL: ``local[*]`` (all cores of this machine), ``local[2]``,
         ``spark://host:7077``, ``yarn``, ...
     shuffle_partitions : int, optional
-        ``spark.sql.shuffle.partitions``; ``None`` keeps Spark's default (200), which suits
-        a cluster. Small local runs are faster with a few.
+        ``spark.sql.shuffle.partitions``; ``None``: four per core on a ``local`` master
+        (:func:`local_partitions`), Spark's default (200) elsewhere, which suits a cluster.
+        The summary's partitions are the scoring tasks and the part files of
+        ``scores.parquet/``: on one machine, 200 tasks of Python workers cost far more than
+        they parallelise.
     driver_memory : str, optional
         ``spark.driver.memory`` (e.g. ``"2g"``); only effective when the JVM is started here.
     ui : bool
@@ -65,6 +68,19 @@ class SparkOptions:
     ui: bool = False
     app_name: str = "clvmodel"
     conf: dict[str, str] = field(default_factory=dict)
+
+
+def local_partitions(master: str) -> int | None:
+    """Shuffle partitions for a ``local`` master: four per core (``local``: one core,
+    ``local[N]`` / ``local[N,F]``: N, ``local[*]``: every core); ``None`` for any other."""
+    if master == "local":
+        return 4
+    if not (master.startswith("local[") and master.endswith("]")):
+        return None
+    cores = master[len("local[") : -1].split(",")[0].strip()
+    if cores == "*":
+        return 4 * (os.cpu_count() or 1)
+    return 4 * int(cores) if cores.isdigit() and int(cores) > 0 else None
 
 
 def require_pyspark() -> None:
@@ -127,8 +143,9 @@ def get_session(options: SparkOptions | None = None) -> SparkSession:
         # Local workers run this interpreter, so they import the same clvmodel and numpy
         # (pyspark reads the variable when the context starts).
         os.environ["PYSPARK_PYTHON"] = sys.executable
-    if opts.shuffle_partitions is not None:
-        builder = builder.config("spark.sql.shuffle.partitions", str(opts.shuffle_partitions))
+    partitions = opts.shuffle_partitions or local_partitions(opts.master)
+    if partitions is not None:
+        builder = builder.config("spark.sql.shuffle.partitions", str(partitions))
     if opts.driver_memory is not None:
         builder = builder.config("spark.driver.memory", opts.driver_memory)
     log_config = Path(__file__).with_name("log4j2.properties")

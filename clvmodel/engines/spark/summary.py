@@ -29,6 +29,7 @@ import datetime as _dt
 import os
 import uuid
 from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -376,12 +377,31 @@ class SparkSummaryEngine:
     ) -> Iterator[pa.RecordBatch]:
         """Summary ``name`` in Arrow record batches of up to ``batch_rows`` rows, in order.
 
-        The rows come to the driver (the pipeline scores them there);
-        :func:`clvmodel.spark.score` scores in the executors instead.
-        """
+        The rows come to the driver (the pipeline's holdout check reads the calibration
+        summary so); scoring runs on the executors (:meth:`score_to`)."""
         for batch in self._arrow(name, columns).to_batches(max_chunksize=batch_rows):
             if batch.num_rows:
                 yield batch
+
+    def score_to(
+        self,
+        name: str,
+        scorer: Any,
+        path: Path,
+        *,
+        metadata: dict[str, str],
+        stage: Any = None,
+        keep: Sequence[str] = (),
+        batch_rows: int = 500_000,
+    ) -> tuple[int, dict[str, np.ndarray]]:
+        """Score summary ``name`` on the executors and write the scores (Parquet: a folder
+        of part files); see :func:`clvmodel.engines.spark.score.score_to`. ``batch_rows``
+        is the local engine's knob: Spark's Arrow batches follow
+        ``spark.sql.execution.arrow.maxRecordsPerBatch``."""
+        from .score import score_to
+
+        frame = self.summary_frame(name)
+        return score_to(frame, scorer, path, metadata=metadata, stage=stage, keep=keep)
 
     def tracking(
         self,
