@@ -114,6 +114,32 @@ def _rank_order(score: Array) -> NDArray[np.intp]:
     return np.argsort(-score, kind="stable")
 
 
+def _tied_cumsums(score: Array, *values: Array) -> list[Array]:
+    """Cumulative sums of ``values`` over customers ranked by ``score``, ties averaged.
+
+    Entry ``k`` (0..n) is the total of the top ``k`` customers. Within a run of equal
+    scores it is interpolated linearly between the run's ends, which is its expectation
+    over every order of the tied customers; so the gains curve, the Gini and any split
+    by rank position do not depend on the order of the input rows (two engines may return
+    the same customers in different orders).
+    """
+    order = _rank_order(score)
+    ranked = score[order]
+    n = len(ranked)
+    new = np.ones(n, dtype=bool)
+    new[1:] = ranked[1:] != ranked[:-1]
+    starts = np.flatnonzero(new)
+    ends = np.append(starts[1:], n)
+    run = np.cumsum(new) - 1  # the run of equal scores of each ranked position
+    lo, hi = starts[run], ends[run]
+    frac = (np.arange(1, n + 1) - lo) / (hi - lo)
+    out = []
+    for v in values:
+        cum = np.concatenate([[0.0], np.cumsum(v[order])])
+        out.append(np.concatenate([[0.0], cum[lo] + frac * (cum[hi] - cum[lo])]))
+    return out
+
+
 def gains_curve(score: ArrayLike, value: ArrayLike | None = None) -> tuple[Array, Array]:
     """Cumulative share of ``value`` captured by the top customers ranked by ``score``.
 
@@ -138,9 +164,8 @@ def gains_curve(score: ArrayLike, value: ArrayLike | None = None) -> tuple[Array
     n = len(s)
     if n == 0:
         raise InputError("A gains curve needs at least one customer.")
-    ordered = v[_rank_order(s)]
-    total = float(ordered.sum())
-    cum = np.concatenate([[0.0], np.cumsum(ordered)])
+    (cum,) = _tied_cumsums(s, v)
+    total = float(cum[-1])
     share_value = cum / total if total > 0 else np.linspace(0.0, 1.0, n + 1)
     return np.linspace(0.0, 1.0, n + 1), share_value
 
@@ -174,15 +199,16 @@ def decile_table(
         raise InputError(
             f"Splitting into {groups} groups needs at least {groups} customers. Got {n}."
         )
-    group = np.empty(n, dtype=np.intp)
-    group[_rank_order(s)] = np.arange(n) * groups // n  # 0 = the top group
+    # Rank position p (0 = the top) is in group p * groups // n: groups start at these.
+    bounds = -(-np.arange(groups + 1) * n // groups)
+    v = None if value is None else np.asarray(value, dtype=np.float64)
+    cums = _tied_cumsums(s, s, *([] if v is None else [v]))
     columns: dict[str, Any] = {
-        "customers": np.bincount(group, minlength=groups),
-        "predicted": np.bincount(group, weights=s, minlength=groups),
+        "customers": np.diff(bounds),
+        "predicted": np.diff(cums[0][bounds]),
     }
-    if value is not None:
-        v = np.asarray(value, dtype=np.float64)
-        columns["actual"] = np.bincount(group, weights=v, minlength=groups)
+    if v is not None:
+        columns["actual"] = np.diff(cums[1][bounds])
     table = pd.DataFrame(columns, index=pd.Index(np.arange(1, groups + 1), name="decile"))
     total = float(s.sum())
     table["predicted_share"] = table["predicted"] / total if total else np.nan
@@ -212,7 +238,7 @@ def value_tiers(scores: pd.DataFrame, summary: pd.DataFrame | None = None) -> pd
     tier = np.searchsorted(bounds, rank - 1e-12, side="left")
     k = len(TIERS)
     counts = np.bincount(tier, minlength=k)
-    sums = {"clv": np.bincount(tier, weights=c, minlength=k)}
+    columns = {"clv": c}
     labels = _text(customer_index(scores))
     same_order = labels.equals(clv.index)
     for col in ("p_alive", "expected_purchases"):
@@ -220,9 +246,13 @@ def value_tiers(scores: pd.DataFrame, summary: pd.DataFrame | None = None) -> pd
             values = scores[col].to_numpy(np.float64)
             if not same_order:
                 values = pd.Series(values, index=labels).loc[clv.index].to_numpy()
-            sums[col] = np.bincount(tier, weights=values, minlength=k)
+            columns[col] = values
     if actual is not None:
-        sums["holdout_spend"] = np.bincount(tier, weights=actual.to_numpy(), minlength=k)
+        columns["holdout_spend"] = actual.to_numpy(np.float64)
+    # Tiers take whole rank positions; customers tied across a tier's edge share it.
+    edges = np.concatenate([[0], np.cumsum(counts)])
+    cums = _tied_cumsums(c, *columns.values())
+    sums = {key: np.diff(cum[edges]) for key, cum in zip(columns, cums, strict=True)}
     total_clv = float(c.sum())
     total_actual = float(sums["holdout_spend"].sum()) if actual is not None else 0.0
     with np.errstate(invalid="ignore", divide="ignore"):

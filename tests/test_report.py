@@ -93,6 +93,31 @@ def test_gini_of_a_known_ranking() -> None:
     np.testing.assert_allclose(y, [0.0, 0.75, 1.0])
 
 
+def test_tied_scores_are_averaged_so_row_order_changes_nothing() -> None:
+    # Scores [2, 2, 1], values [4, 0, 2]: the tied pair holds 4 of 6, and averaged over
+    # its two orders the gains curve passes (1/3, 1/3), (2/3, 2/3), (1, 1): the diagonal,
+    # Gini 0 (the ranking says nothing), whichever of the pair comes first.
+    assert gini([2.0, 2.0, 1.0], [4.0, 0.0, 2.0]) == pytest.approx(0.0, abs=1e-15)
+    assert gini([2.0, 2.0, 1.0], [0.0, 4.0, 2.0]) == pytest.approx(0.0, abs=1e-15)
+    rng = np.random.default_rng(5)
+    n = 997
+    clv = rng.integers(0, 7, n).astype(float)  # heavy ties straddling every decile edge
+    spend = rng.gamma(1.0, 10.0, n)
+    scores, summary = _frames(list(clv), list(spend))
+    scores["p_alive"] = rng.random(n)
+    perm = rng.permutation(n)
+    s2, m2 = scores.iloc[perm], summary.iloc[perm]
+    a, b = clv_metrics(scores, summary), clv_metrics(s2, m2)
+    assert a["gini"] == pytest.approx(b["gini"], rel=1e-12)
+    pd.testing.assert_frame_equal(
+        pd.DataFrame(a["decile_lift"]), pd.DataFrame(b["decile_lift"]), rtol=1e-12
+    )
+    pd.testing.assert_frame_equal(value_tiers(scores, summary), value_tiers(s2, m2), rtol=1e-12)
+    table = decile_table(clv, spend)
+    assert table["actual"].sum() == pytest.approx(spend.sum())
+    assert list(table["customers"]) == list(np.bincount(np.arange(n) * 10 // n))
+
+
 def test_clv_metrics_with_holdout() -> None:
     scores, summary = _frames([4, 3, 2, 1], [3, 1, 0, 0])
     m = clv_metrics(scores, summary)
