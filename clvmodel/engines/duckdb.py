@@ -324,7 +324,12 @@ class DuckDBSummaryEngine:
         customers = f"clv_customers_{name}"
         self.con.execute(
             f"CREATE OR REPLACE TEMP TABLE {customers} AS "
-            + sql.customers_sql("clv_occasions", end, has_amount=self.has_amount)
+            + sql.customers_sql(
+                "clv_occasions",
+                end,
+                has_amount=self.has_amount,
+                holdout=calibration_end is not None,
+            )
         )
         self.con.execute(
             f"CREATE OR REPLACE TEMP TABLE clv_summary_{name} AS "

@@ -344,7 +344,12 @@ GROUP BY customer_id, txn_date
 
 
 def customers_sql(
-    occasions: str, calibration_end: _dt.date, *, has_amount: bool, d: Dialect = DUCKDB
+    occasions: str,
+    calibration_end: _dt.date,
+    *,
+    has_amount: bool,
+    d: Dialect = DUCKDB,
+    holdout: bool = True,
 ) -> str:
     """Per-customer aggregates of the purchase occasions (:func:`occasions_sql`).
 
@@ -359,7 +364,27 @@ def customers_sql(
 
     One aggregation, no join: the first occasion's amount is ``min_by(amount, txn_date)``
     (one occasion per customer and day), subtracted exactly in :data:`EXACT_TYPE`.
+
+    ``holdout=False`` says that no occasion is after ``calibration_end`` (no calibration
+    split): the same figures by plain aggregates (a third of the work on tens of millions
+    of occasions), without the holdout columns.
     """
+    if not holdout:
+        repeat = (
+            f"SUM(amount) - {d.min_by('amount', 'txn_date')} AS repeat_amount,"
+            if has_amount
+            else ""
+        )
+        return f"""
+SELECT
+  customer_id,
+  MIN(txn_date) AS first_date,
+  MAX(txn_date) AS last_date,
+  COUNT(*) - 1 AS frequency,{repeat}
+  COUNT(*) AS n_occasions
+FROM {occasions}
+GROUP BY customer_id
+"""
     cal = d.date_literal(calibration_end)
     zero = f"CAST(0 AS {EXACT_TYPE})"
     upto = f"txn_date <= {cal}"
