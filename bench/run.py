@@ -4,6 +4,7 @@ growth, and the fits. Figures go to bench/RESULTS.md (and RESULTS.json) with the
     python bench/run.py                   # items 1, 2 and 4 (what `make bench` runs)
     python bench/run.py --items 1 4       # some of them
     python bench/run.py --large           # item 3: memory growth up to 100M customers
+                                          # (resumes: sizes measured before are kept)
 
 Every measured task is a fresh process; wall time and that process's peak resident memory
 come from ``os.wait4``. Logs are simulated by bench/simlog.py (BG/NBD + Gamma-Gamma, per-day
@@ -118,6 +119,9 @@ def py(code: str, *args: object) -> list[str]:
     return [PY, "-c", code, *map(str, args)]
 
 
+SIMULATED: dict[int, float] = {}  # wall seconds of the logs simulated by this run
+
+
 def log_of(n: int) -> Path:
     """The cached simulated log of ``n`` customers (simulated in a child process, so that
     the harness stays small: a child's peak RSS starts from its parent's at fork)."""
@@ -125,8 +129,28 @@ def log_of(n: int) -> Path:
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         print(f"simulating {n:,} customers -> {path}", flush=True)
+        start = time.perf_counter()
         subprocess.run([PY, str(HERE / "simlog.py"), str(n), str(path)], check=True)
+        SIMULATED[n] = time.perf_counter() - start
+        print(f"simulated {n:,} customers in {SIMULATED[n]:.0f} s", flush=True)
     return path
+
+
+def large_run(n: int, fresh: bool) -> dict:
+    """Item 3 at ``n`` customers, kept in ``_work/N/large.json``: an interrupted ``--large``
+    resumes at the first size without a result (``--fresh`` measures every size again)."""
+    saved = WORK / str(n) / "large.json"
+    if saved.exists() and not fresh:
+        row = json.loads(saved.read_text())
+        if row.get("log_mtime") == log_of(n).stat().st_mtime:
+            print(f"{n:,} customers: kept the result in {saved}", flush=True)
+            return row
+    row = clvmodel_run(n, "large")
+    row["log_mtime"] = log_of(n).stat().st_mtime
+    if n in SIMULATED:
+        row["simulate_s"] = SIMULATED[n]
+    saved.write_text(json.dumps(row, indent=2) + "\n")
+    return row
 
 
 def summary_of(n: int) -> Path:
@@ -330,14 +354,16 @@ def write_results(results: dict, out: Path, command: str) -> None:
         lines += [
             "## 3. Memory growth (`--large`)",
             "",
-            "| customers | transactions | wall s | peak RSS MiB | RSS / smallest |",
-            "|---:|---:|---:|---:|---:|",
+            "| customers | transactions | wall s | CPU s | peak RSS MiB | RSS / smallest | "
+            "stages (s) |",
+            "|---:|---:|---:|---:|---:|---:|---|",
         ]
         base = rows[0]["clvmodel_mib"]
         for r in rows:
             lines.append(
                 f"| {r['customers']:,} | {r['transactions']:,} | {r['clvmodel_s']:.1f} | "
-                f"{r['clvmodel_mib']:.0f} | {r['clvmodel_mib'] / base:.2f} |"
+                f"{r['clvmodel_cpu_s']:.1f} | {r['clvmodel_mib']:.0f} | "
+                f"{r['clvmodel_mib'] / base:.2f} | {_stages(r)} |"
             )
         lines.append("")
     if "item4" in results:
@@ -384,6 +410,9 @@ def main() -> None:
         default=[1_000_000, 3_000_000, 10_000_000, 30_000_000, 100_000_000],
         help="customers per run of item 3",
     )
+    parser.add_argument(
+        "--fresh", action="store_true", help="item 3: measure sizes with a kept result again"
+    )
     parser.add_argument("--out", type=Path, default=HERE / "RESULTS.md")
     args = parser.parse_args()
     items = set(args.items) | ({3} if args.large else set())
@@ -400,7 +429,7 @@ def main() -> None:
     if 3 in items:
         results["item3"] = []
         for n in args.large_sizes:
-            results["item3"].append(clvmodel_run(n, "large"))
+            results["item3"].append(large_run(n, args.fresh))
             print(json.dumps(results["item3"][-1]), flush=True)
     command = "make bench" if sys.argv[1:] == [] else shlex.join(["python", *sys.argv])
     write_results(results, args.out, command)

@@ -100,6 +100,80 @@ def _purchase_sums(
     return purchase_model._horizon_sums(arrays, grid, factors)
 
 
+class HorizonSums:
+    """``PurchaseModel._horizon_sums`` over many batches of one scoring job, each distinct
+    ``(x, T)`` evaluated once for the whole job instead of once per batch.
+
+    For a model whose live-customer expectation factorises (``_alive_factorises``: BG/NBD,
+    MBG/NBD, Pareto/NBD), the step sums of ``g(t; x, T)`` are a function of ``(x, T)``
+    alone (see ``_horizon_sums``); batches of one log share nearly all their ``(x, T)``
+    pairs, so the sums are remembered by pair and each batch only evaluates the pairs it
+    is the first to meet. Other models (and a batch whose reference P(alive) is not
+    positive) go through ``_horizon_sums`` unchanged.
+
+    Calling it returns ``(discounted, total, p_alive)``; ``p_alive`` is ``None`` when the
+    batch went through ``_horizon_sums``.
+    """
+
+    def __init__(
+        self, purchase_model: PurchaseModel, *, horizon: float, per_unit_rate: float, step: float
+    ) -> None:
+        self.model = purchase_model
+        self.times = [float(t) for t in _grid(horizon, step)]
+        self.factors = [float(f) for f in (1.0 + per_unit_rate) ** (-np.asarray(self.times))]
+        self._index: dict[tuple[float, float], int] = {}
+        self._total = np.empty(0)
+        self._last = np.empty(0)
+
+    def _plain(
+        self, arrays: tuple[NDArray[np.float64], ...]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], None]:
+        total, last = self.model._horizon_sums(arrays, self.times, self.factors)
+        return total, last, None
+
+    def __call__(
+        self, arrays: tuple[NDArray[np.float64], ...]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64] | None]:
+        from .distinct import group_rows
+
+        model = self.model
+        if not (model._alive_factorises and len(arrays) == 3 and len(arrays[0])):
+            return self._plain(arrays)
+        x, _, T = arrays
+        grouped = group_rows((x, T))
+        if grouped is None:
+            return self._plain(arrays)
+        group, first = grouped
+        kx, kT = x[first], T[first]
+        index = self._index
+        slot = np.fromiter(
+            (index.get(k, -1) for k in zip(kx.tolist(), kT.tolist(), strict=True)),
+            dtype=np.intp,
+            count=len(first),
+        )
+        new = np.flatnonzero(slot < 0)
+        if new.size:
+            key = (kx[new], kT[new], kT[new])
+            ref_alive = model._p_alive(key)
+            if not (np.all(np.isfinite(ref_alive)) and np.all(ref_alive > 0)):
+                return self._plain(arrays)
+            total, last = model._step_sums(key, self.times, self.factors, scale=1.0 / ref_alive)
+            start = len(self._total)
+            slot[new] = np.arange(start, start + new.size)
+            index.update(
+                zip(
+                    zip(kx[new].tolist(), kT[new].tolist(), strict=True),
+                    slot[new].tolist(),
+                    strict=True,
+                )
+            )
+            self._total = np.concatenate([self._total, total])
+            self._last = np.concatenate([self._last, last])
+        alive = model._p_alive(arrays)
+        rows = slot[group]
+        return self._total[rows] * alive, self._last[rows] * alive, alive
+
+
 def discounted_purchases(
     purchase_model: PurchaseModel,
     data: pd.DataFrame,
@@ -223,22 +297,24 @@ def score_arrays(
     spend_model: GammaGammaModel | None = None,
     monetary_value: NDArray[np.float64] | None = None,
     margin: float = 1.0,
+    sums: HorizonSums | None = None,
 ) -> dict[str, NDArray[Any]]:
     """The columns of :func:`score` from validated arrays (the purchase model's columns in
     order, and the mean spend); ``per_unit_rate`` is the discount rate per time unit.
 
     The array-level core that :func:`score` and the streaming pipeline share: pure numpy,
-    one call per batch of customers.
+    one call per batch of customers. ``sums`` (a :class:`HorizonSums` of the same model,
+    horizon, rate and step) carries the step sums over from earlier batches.
     """
     if not np.isfinite(margin):
         raise InputError(f"The 'margin' parameter must be a finite number. Got {margin!r}.")
     out: dict[str, NDArray[Any]] = dict(zip(purchase_model.columns, arrays, strict=True))
     if "frequency" in out:
         out["frequency"] = out["frequency"].astype(np.int64)
-    out["p_alive"] = purchase_model._p_alive(arrays)
-    discounted, total = _purchase_sums(
-        purchase_model, arrays, horizon=horizon, per_unit_rate=per_unit_rate, step=step
-    )
+    if sums is None:
+        sums = HorizonSums(purchase_model, horizon=horizon, per_unit_rate=per_unit_rate, step=step)
+    discounted, total, alive = sums(arrays)
+    out["p_alive"] = alive if alive is not None else purchase_model._p_alive(arrays)
     out["expected_purchases"] = total
     if spend_model is not None:
         if monetary_value is None:

@@ -169,6 +169,7 @@ class DuckDBSummaryEngine:
             self.close()
             raise
         self._final_for: _dt.date | None = None
+        self._days_built = False
 
     # -- loading -------------------------------------------------------------------------
 
@@ -248,15 +249,27 @@ class DuckDBSummaryEngine:
     def __exit__(self, *exc: object) -> None:
         self.close()
 
+    def _days(self) -> str:
+        """The rows counted by reason and day (:func:`~clvmodel.engines.sql.day_counts_sql`),
+        built on first use: bounds, ledger and last dates read this small table instead of
+        each re-reading the input."""
+        if not self._days_built:
+            self.con.execute(
+                "CREATE OR REPLACE TEMP TABLE clv_days AS " + sql.day_counts_sql("clv_rows")
+            )
+            self._days_built = True
+        return "clv_days"
+
     def bounds(self) -> Bounds:
         """Input and valid row counts, first and last valid date."""
-        n, valid, first, last = self.con.execute(sql.bounds_sql("clv_rows")).fetchone()  # type: ignore[misc]
-        return Bounds(int(n), int(valid or 0), first, last)
+        query = sql.bounds_of_days_sql(self._days())
+        n, valid, first, last = self.con.execute(query).fetchone()  # type: ignore[misc]
+        return Bounds(int(n or 0), int(valid or 0), first, last)
 
     def last_date_until(self, day: _dt.date) -> _dt.date | None:
         """Last valid transaction date on or before ``day`` (None when there is none)."""
         query = (
-            "SELECT MAX(txn_date) FROM clv_rows WHERE reason IS NULL AND txn_date <= "
+            f"SELECT MAX(txn_date) FROM {self._days()} WHERE reason IS NULL AND txn_date <= "
             + sql.DUCKDB.date_literal(day)
         )
         row = self.con.execute(query).fetchone()
@@ -273,7 +286,7 @@ class DuckDBSummaryEngine:
 
     def row_counts(self, observation_end: _dt.date) -> dict[str | None, int]:
         """Rows by final reason (``None``: used rows)."""
-        rows = self.con.execute(sql.ledger_sql(self._final(observation_end))).fetchall()
+        rows = self.con.execute(sql.ledger_of_days_sql(self._days(), observation_end)).fetchall()
         return {reason: int(n) for reason, n in rows}
 
     def rejects(self, observation_end: _dt.date, *, none: bool = False) -> pd.DataFrame:
@@ -311,7 +324,12 @@ class DuckDBSummaryEngine:
         customers = f"clv_customers_{name}"
         self.con.execute(
             f"CREATE OR REPLACE TEMP TABLE {customers} AS "
-            + sql.customers_sql("clv_occasions", end, has_amount=self.has_amount)
+            + sql.customers_sql(
+                "clv_occasions",
+                end,
+                has_amount=self.has_amount,
+                holdout=calibration_end is not None,
+            )
         )
         self.con.execute(
             f"CREATE OR REPLACE TEMP TABLE clv_summary_{name} AS "

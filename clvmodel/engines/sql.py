@@ -152,12 +152,24 @@ class SourceSpec:
         return self.amount_kind is not None
 
 
+def _empty_after_trim(text: str) -> str:
+    """TRUE when ``trim(text) = ''``; ``trim`` (which copies the string) only runs on the
+    values that start with a space: any other non-empty value keeps its first character.
+    ``CASE`` evaluates each branch on its own rows only, in DuckDB and Spark alike."""
+    return f"CASE WHEN {text} LIKE ' %' THEN trim({text}) = '' ELSE {text} = '' END"
+
+
+def _trimmed(text: str) -> str:
+    """``trim(text)``, copying only the values with a leading or trailing space."""
+    return f"CASE WHEN {text} LIKE ' %' OR {text} LIKE '% ' THEN trim({text}) ELSE {text} END"
+
+
 def _blank(expr: str, kind: ColumnKind, d: Dialect) -> str:
     """TRUE when a raw value is missing: NULL, or text that is empty or only spaces."""
     if kind == "text":
-        return f"({expr} IS NULL OR trim({expr}) = '')"
+        return f"({expr} IS NULL OR {_empty_after_trim(expr)})"
     if kind == "other":
-        return f"({expr} IS NULL OR trim({d.to_text(expr)}) = '')"
+        return f"({expr} IS NULL OR {_empty_after_trim(d.to_text(expr))})"
     return f"({expr} IS NULL)"
 
 
@@ -166,7 +178,7 @@ def _date_expr(spec: SourceSpec, d: Dialect) -> str:
     if spec.date_kind == "temporal":
         return "CAST(src_date AS DATE)"
     text = "src_date" if spec.date_kind == "text" else d.to_text("src_date")
-    return f"CAST({d.parse_timestamp(f'trim({text})', spec.date_format)} AS DATE)"
+    return f"CAST({d.parse_timestamp(_trimmed(text), spec.date_format)} AS DATE)"
 
 
 def _amount_expr(spec: SourceSpec, d: Dialect) -> str:
@@ -174,7 +186,7 @@ def _amount_expr(spec: SourceSpec, d: Dialect) -> str:
     if spec.amount_kind == "numeric":
         return "CAST(src_amount AS DOUBLE)"
     text = "src_amount" if spec.amount_kind == "text" else d.to_text("src_amount")
-    return d.try_double(f"trim({text})")
+    return d.try_double(_trimmed(text))
 
 
 def rows_sql(relation: str, spec: SourceSpec, d: Dialect = DUCKDB) -> str:
@@ -232,6 +244,38 @@ SELECT
   MIN(CASE WHEN reason IS NULL THEN txn_date END) AS first_date,
   MAX(CASE WHEN reason IS NULL THEN txn_date END) AS last_date
 FROM {rows}
+"""
+
+
+def day_counts_sql(rows: str) -> str:
+    """The classified rows counted by ``(reason, txn_date)``: one pass over the input that
+    answers :func:`bounds_sql`, :func:`ledger_sql` for any observation end, and the last
+    valid date before a day (:func:`bounds_of_days_sql`, :func:`ledger_of_days_sql`). The
+    table has one row per reason and calendar day, whatever the number of rows."""
+    return f"SELECT reason, txn_date, COUNT(*) AS n_rows FROM {rows} GROUP BY reason, txn_date"
+
+
+def bounds_of_days_sql(days: str) -> str:
+    """:func:`bounds_sql` from the day counts of :func:`day_counts_sql`."""
+    return f"""
+SELECT
+  SUM(n_rows) AS input_rows,
+  SUM(CASE WHEN reason IS NULL THEN n_rows ELSE 0 END) AS valid_rows,
+  MIN(CASE WHEN reason IS NULL THEN txn_date END) AS first_date,
+  MAX(CASE WHEN reason IS NULL THEN txn_date END) AS last_date
+FROM {days}
+"""
+
+
+def ledger_of_days_sql(days: str, observation_end: _dt.date, d: Dialect = DUCKDB) -> str:
+    """:func:`ledger_sql` of :func:`final_rows_sql` from the day counts: valid rows dated
+    after ``observation_end`` count as ``after observation end``."""
+    after = f"reason IS NULL AND txn_date > {d.date_literal(observation_end)}"
+    return f"""
+SELECT CASE WHEN {after} THEN 'after observation end' ELSE reason END AS reason,
+  SUM(n_rows) AS n_rows
+FROM {days}
+GROUP BY 1
 """
 
 
@@ -300,7 +344,12 @@ GROUP BY customer_id, txn_date
 
 
 def customers_sql(
-    occasions: str, calibration_end: _dt.date, *, has_amount: bool, d: Dialect = DUCKDB
+    occasions: str,
+    calibration_end: _dt.date,
+    *,
+    has_amount: bool,
+    d: Dialect = DUCKDB,
+    holdout: bool = True,
 ) -> str:
     """Per-customer aggregates of the purchase occasions (:func:`occasions_sql`).
 
@@ -315,7 +364,27 @@ def customers_sql(
 
     One aggregation, no join: the first occasion's amount is ``min_by(amount, txn_date)``
     (one occasion per customer and day), subtracted exactly in :data:`EXACT_TYPE`.
+
+    ``holdout=False`` says that no occasion is after ``calibration_end`` (no calibration
+    split): the same figures by plain aggregates (a third of the work on tens of millions
+    of occasions), without the holdout columns.
     """
+    if not holdout:
+        repeat = (
+            f"SUM(amount) - {d.min_by('amount', 'txn_date')} AS repeat_amount,"
+            if has_amount
+            else ""
+        )
+        return f"""
+SELECT
+  customer_id,
+  MIN(txn_date) AS first_date,
+  MAX(txn_date) AS last_date,
+  COUNT(*) - 1 AS frequency,{repeat}
+  COUNT(*) AS n_occasions
+FROM {occasions}
+GROUP BY customer_id
+"""
     cal = d.date_literal(calibration_end)
     zero = f"CAST(0 AS {EXACT_TYPE})"
     upto = f"txn_date <= {cal}"

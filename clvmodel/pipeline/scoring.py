@@ -15,7 +15,7 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from ..clv import score_arrays
+from ..clv import HorizonSums, score_arrays
 from ..exceptions import InputError
 from ..io import TableWriter
 from ..models.base import PurchaseModel
@@ -56,6 +56,9 @@ class BatchScorer:
         self.per_unit_rate = float(per_unit_rate)
         self.margin = float(margin)
         self.step = float(step)
+        self.sums = HorizonSums(
+            purchase, horizon=self.horizon, per_unit_rate=self.per_unit_rate, step=self.step
+        )
 
     @property
     def inputs(self) -> tuple[str, ...]:
@@ -76,6 +79,7 @@ class BatchScorer:
             spend_model=self.spend,
             monetary_value=monetary,
             margin=self.margin,
+            sums=self.sums,
         )
         _check_finite(batch, out)
         return out
