@@ -17,10 +17,11 @@ from clvmodel import (
     HessianWarning,
     InputError,
     NotFittedError,
+    likelihoods,
     load_model,
     save_model,
 )
-from clvmodel.likelihoods import pnbd_loglik
+from clvmodel.likelihoods import PnbdSums, pnbd_loglik
 from clvmodel.models import MODELS, ParetoNBDModel
 from clvmodel.models.pnbd import continuous_rate, dert, expected_purchases
 from clvmodel.simulate import pnbd_summary
@@ -301,6 +302,30 @@ def test_heavy_buyers_where_lifetimes_overflows() -> None:
         head = gammaln(p) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
         assert ours[i] == pytest.approx(head + bracket, rel=1e-10)
     assert not np.any(np.isfinite(theirs))  # what lifetimes 0.11.3 returns instead
+
+
+@pytest.mark.parametrize("grid", [True, False])
+@pytest.mark.parametrize(
+    "params", [list(PNBD_CDNOW.values()), [0.553, 12.0, 0.606, 3.0], [2.0, 0.01, 1.0, 50.0]]
+)
+def test_summed_likelihood_equals_the_sum_over_rows(cdnow, monkeypatch, grid, params) -> None:
+    """What the fit evaluates (PnbdSums: cells, the 2F1 on the grid of counts and times or
+    per pair) is the weighted sum of the per-customer likelihood and of its gradient; also
+    with heavy buyers and times beyond the grid's series range (alpha << beta)."""
+    x, tx, T = _cols(cdnow)
+    x, tx, T = np.r_[x, 2000.0, 10_000.0], np.r_[tx, 38.0, 30.0], np.r_[T, 39.0, 39.0]
+    w = np.random.default_rng(0).uniform(0.5, 3.0, len(x))
+    monkeypatch.setattr(likelihoods, "GRID_SPARSITY", 10**9 if grid else 0)
+    sums = PnbdSums(x, tx, T, w)
+    assert (sums.grid is not None) == grid
+    p = np.array(params)
+    ll, grad = pnbd_loglik(p, x, tx, T, gradient=True)
+    value, total_grad = sums(p, True)
+    assert value == pytest.approx(float(w @ ll), rel=1e-13)
+    assert sums(p, False) == (value, None)
+    scale = np.abs(grad) @ w  # the gradient's terms, against which rounding is measured
+    np.testing.assert_allclose(total_grad, grad @ w, rtol=0, atol=1e-12 * scale.max())
+    assert sums.total_weight == pytest.approx(w.sum())
 
 
 def test_a_failed_fit_raises_a_named_error_with_the_optimiser_message(cdnow) -> None:
