@@ -6,6 +6,7 @@ and sums of terms of very different size go through :func:`numpy.logaddexp`.
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any
 
@@ -130,12 +131,10 @@ def _mean_until_death_jacobi(
     the result is positive and increasing in ``κ``. Accurate while ``m κ`` is moderate
     (the callers use the closed form elsewhere).
     """
-    from scipy.special import roots_jacobi
-
     out = np.empty(len(b_post))
     for value in np.unique(b_post):
         rows = b_post == value
-        y, w = roots_jacobi(160, value - 1.0, a - 1.0)
+        y, w = _gauss_jacobi(160, float(value) - 1.0, a - 1.0)
         p = 0.5 * (1.0 + y)[None, :]
         log_y = np.log(kappa[rows])[:, None] + np.log(p)
         with np.errstate(over="ignore"):
@@ -152,7 +151,7 @@ def _mean_until_death_power(
 ) -> NDArray[np.float64]:
     """The same mean in ``v = (1-p)^b`` (which absorbs the pole at ``p = 1``), by
     400-point Gauss-Legendre quadrature self-normalised in log space."""
-    v, w = np.polynomial.legendre.leggauss(400)
+    v, w = _gauss_legendre(400)
     v = 0.5 * (v + 1.0)
     out = np.empty(len(b_post))
     for i in range(len(b_post)):
@@ -166,6 +165,28 @@ def _mean_until_death_power(
         weight = np.exp(log_w)
         out[i] = float(weight @ g / weight.sum())
     return out
+
+
+@functools.lru_cache(maxsize=4)
+def _gauss_legendre(n: int) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Gauss-Legendre nodes and weights, computed once per ``n`` (an eigenproblem of size
+    ``n``: the CLV sums ask for the same rule at every discounting step)."""
+    nodes, weights = np.polynomial.legendre.leggauss(n)
+    nodes.flags.writeable = weights.flags.writeable = False
+    return nodes, weights
+
+
+@functools.lru_cache(maxsize=256)
+def _gauss_jacobi(
+    n: int, alpha: float, beta: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Gauss-Jacobi nodes and weights for the weight ``(1-y)^alpha (1+y)^beta``, computed
+    once per rule (a model's parameters are the same at every discounting step)."""
+    from scipy.special import roots_jacobi
+
+    nodes, weights = roots_jacobi(n, alpha, beta)
+    nodes.flags.writeable = weights.flags.writeable = False
+    return nodes, weights
 
 
 def log1mexp(x: ArrayLike) -> NDArray[np.float64]:
@@ -285,10 +306,18 @@ def _find_mode(
         d = slope(mid, todo)
         below[todo] = np.where(d > 0, mid, a)
         above[todo] = np.where(d > 0, b, mid)
-        done = (d == 0) | (mid == a) | (mid == b)
+        close = np.abs(b - a) <= MODE_RTOL * np.maximum(np.abs(mid), 1.0)
+        done = (d == 0) | (mid == a) | (mid == b) | close
         mode[todo[done]] = mid[done]
         todo = todo[~done]
     return mode
+
+
+#: Precision of the mode of :func:`logconcave_integral`, relative to ``max(|u|, 1)``: the mode
+#: is a cut point and the reference value, not a result (log f is flat there to O(gap²)).
+MODE_RTOL = 1e-8
+#: Relative precision of the window ends of :func:`logconcave_integral` (see _find_level).
+LEVEL_RTOL = 1e-4
 
 
 def _find_level(
@@ -324,6 +353,8 @@ def _find_level(
         near[search[~below]] = cand[~below]
         step[search] *= 2.0
         search = search[~below]
+    # Bisect until the bracket is a 1e-4 part of its distance from the mode: ``far`` (where
+    # log f < target) is returned, so the window always holds the level, a little wider.
     for _ in range(2100):
         if todo.size == 0:
             break
@@ -332,7 +363,8 @@ def _find_level(
         above = logf(mid, rows[todo])[0] >= target[todo]
         near[todo] = np.where(above, mid, a)
         far[todo] = np.where(above, b, mid)
-        done = (mid == a) | (mid == b)
+        gap = np.abs(far[todo] - near[todo])
+        done = (mid == a) | (mid == b) | (gap <= LEVEL_RTOL * np.abs(far[todo] - start[todo]))
         todo = todo[~done]
     out[~(val_end >= target)] = far[~(val_end >= target)]
     return out

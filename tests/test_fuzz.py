@@ -1,14 +1,25 @@
 """Issue #8: property-based fuzzing of the whole path, transactions -> summary -> fits -> CLV.
 
-Random logs with good and bad ids, dates and amounts, as DataFrames of mixed Python types.
-Properties: only clvmodel's own errors; input rows = used + rejected; permuting rows
-changes nothing; every prediction finite and in bounds. ``make test`` runs a few examples
-per property; ``make test-slow`` 2,000 (the ``slow`` tests below).
+Random logs with good and bad ids, dates and amounts, as DataFrames whose object columns hold
+one or several Python types (str, int, float, None, ``datetime.date``, ``pandas.Timestamp``)
+and as CSV files through the command line, in process. Properties: only clvmodel's own
+errors; input rows = used + rejected; permuting rows changes nothing; every prediction finite
+and in bounds; ``clvmodel run`` returns a documented exit status, with exactly one failure
+line on stderr and no traceback, and on success a run whose ledger and customer counts
+balance. ``make test`` runs a few examples per property; ``make test-slow`` 2,000 (the
+``slow`` tests below).
 """
 
 from __future__ import annotations
 
+import csv
+import datetime as dt
+import io
+import json
+import re
+import tempfile
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -17,6 +28,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from clvmodel import CLVModelError, GammaGammaModel, score, summarise
+from clvmodel.cli import main
 from clvmodel.models import get_model_class
 
 IDS = st.one_of(st.sampled_from(["a", "b", "c", "d", "e", ""]), st.none())
@@ -34,19 +46,44 @@ FAST = settings(
 SLOW = settings(max_examples=2000, deadline=None, suppress_health_check=list(HealthCheck))
 
 
-def _frame(rows) -> pd.DataFrame:
-    ids, dates, amounts = zip(*rows, strict=True)
-    return pd.DataFrame(
-        {
-            "customer_id": pd.Series(ids, dtype=object),
-            "date": pd.Series(dates, dtype=object),
-            "amount": pd.Series([str(a) for a in amounts], dtype=object),
-        }
-    )
+DAY = st.dates(min_value=dt.date(2019, 1, 1), max_value=dt.date(2021, 12, 31))
+FAR = st.sampled_from([dt.date(9999, 12, 31), dt.date(3000, 1, 1), dt.date(1900, 1, 1)])
+#: Values of one Python type per kind; a column draws one kind, or mixes them all.
+TYPED = {
+    "customer_id": {
+        "str": IDS,
+        "int": st.one_of(st.sampled_from([0, 1, 2, 3, -1, 2**62]), st.none()),
+    },
+    "date": {
+        "str": DATES,
+        "date": st.one_of(DAY, FAR, st.none()),
+        "timestamp": st.one_of(
+            DAY.map(pd.Timestamp),
+            st.sampled_from([pd.Timestamp("2200-01-01"), pd.Timestamp("2020-05-05 23:59:59")]),
+            st.just(pd.NaT),
+        ),
+    },
+    "amount": {
+        "str": AMOUNTS.map(str),
+        "float": st.one_of(st.floats(-10, 1e4), st.sampled_from([float("nan"), float("inf")])),
+        "int": st.one_of(st.integers(-10, 10**6), st.none()),
+    },
+}
 
 
-def _check_pipeline(rows) -> None:
-    frame = _frame(rows)
+@st.composite
+def frames(draw) -> pd.DataFrame:
+    """A transaction log of 1-40 rows; each object column of one Python type, or mixed."""
+    n = draw(st.integers(1, 40))
+    columns = {}
+    for name, kinds in TYPED.items():
+        kind = draw(st.sampled_from([*kinds, "mixed"]))
+        values = st.one_of(*kinds.values()) if kind == "mixed" else kinds[kind]
+        columns[name] = pd.Series(draw(st.lists(values, min_size=n, max_size=n)), dtype=object)
+    return pd.DataFrame(columns)
+
+
+def _check_pipeline(frame: pd.DataFrame) -> None:
     try:
         result = summarise(frame, freq="W")
     except CLVModelError:
@@ -77,16 +114,65 @@ def _check_pipeline(rows) -> None:
 
 
 @FAST
+@given(frame=frames())
+def test_fuzz_transactions_to_clv(frame) -> None:
+    _check_pipeline(frame)
+
+
+@pytest.mark.slow
+@SLOW
+@given(frame=frames())
+def test_fuzz_transactions_to_clv_slow(frame) -> None:
+    _check_pipeline(frame)
+
+
+#: stderr lines that are not failures: warnings and the per-stage progress lines.
+NOT_A_FAILURE = re.compile(r"^clvmodel run: (warning \(|[a-z ]+: [0-9.]+ s, )")
+
+
+def _check_cli(rows) -> None:
+    with tempfile.TemporaryDirectory() as tmp:
+        log = Path(tmp) / "log.csv"
+        with log.open("w", newline="") as fh:
+            writer = csv.writer(fh)
+            writer.writerow(["customer_id", "date", "amount"])
+            writer.writerows(["" if v is None else v for v in row] for row in rows)
+        out, err = io.StringIO(), io.StringIO()
+        argv = ["run", str(log), "--out", str(Path(tmp) / "run"), "--no-report", "--horizon", "4"]
+        code = main(argv, stdout=out, stderr=err)
+        lines = err.getvalue().splitlines()
+        assert code in {0, 3, 4}, lines
+        assert not any("Traceback" in line for line in lines)
+        failures = [line for line in lines if not NOT_A_FAILURE.match(line)]
+        if code != 0:
+            assert len(failures) == 1 and failures[0].startswith("clvmodel run: "), lines
+            assert not (Path(tmp) / "run").exists()
+            return
+        run = Path(tmp) / "run"
+        meta = json.loads((run / "run.json").read_text())
+        ledger = meta["ledger"]
+        assert ledger["input_rows"] == len(rows)
+        assert ledger["input_rows"] == ledger["used_rows"] + ledger["rejected_rows"]
+        assert sum(ledger["by_reason"].values()) == ledger["rejected_rows"]
+        assert meta["n_scored"] + meta["excluded_customers"] == meta["n_customers"]
+        scores = pd.read_parquet(run / "scores.parquet")
+        assert len(scores) == meta["n_scored"]
+        numbers = scores.select_dtypes("number").to_numpy()
+        assert np.all(np.isfinite(numbers))
+        assert np.all((scores["p_alive"] >= 0) & (scores["p_alive"] <= 1))
+
+
+@FAST
 @given(rows=ROWS)
-def test_fuzz_transactions_to_clv(rows) -> None:
-    _check_pipeline(rows)
+def test_fuzz_cli_run_on_csv(rows) -> None:
+    _check_cli(rows)
 
 
 @pytest.mark.slow
 @SLOW
 @given(rows=ROWS)
-def test_fuzz_transactions_to_clv_slow(rows) -> None:
-    _check_pipeline(rows)
+def test_fuzz_cli_run_on_csv_slow(rows) -> None:
+    _check_cli(rows)
 
 
 def _check_predictions(key, log_params, x, frac, T, t) -> None:
