@@ -158,6 +158,7 @@ def gamma_gamma_loglik(
     return ll, np.stack([d_p, d_q, d_g])
 
 
+_BELOW_ONE = np.nextafter(1.0, 0.0)
 #: Counts and times of a grid (``x = counts[rows]``, ``t = times[cols]``), see _pnbd_log_f.
 Grid = tuple[Array, Array, NDArray[np.intp], NDArray[np.intp]]
 
@@ -202,7 +203,9 @@ def _pnbd_log_f(
         b = pick(lambda: r + x, lambda: s + 1.0 + 0.0 * x)
         z = pick(lambda: (alpha - beta) / (alpha + t), lambda: (beta - alpha) / (beta + t))
         log1mz = pick(lambda: log_bt - log_at, lambda: log_at - log_bt)
-        return b, r + s + x + 1.0, z, log1mz
+        # z rounds to 1 where min/max is below 1e-16; there (z > 0.999) the 2F1 reads only
+        # the exact log(1 - z), and z is kept below 1.
+        return b, r + s + x + 1.0, np.minimum(z, _BELOW_ONE), log1mz
 
     rsx = r + s + x
     log_at, log_bt = np.log(alpha + t), np.log(beta + t)

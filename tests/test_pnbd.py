@@ -328,6 +328,18 @@ def test_summed_likelihood_equals_the_sum_over_rows(cdnow, monkeypatch, grid, pa
     assert sums.total_weight == pytest.approx(w.sum())
 
 
+def test_likelihood_where_z_rounds_to_one() -> None:
+    """beta / alpha below 1e-16 (an optimiser's trial step near the bounds): z = 1 - beta/alpha
+    rounds to 1, the 2F1 comes from the exact log(1 - z); finite, on both fit paths."""
+    params = np.array([2.0, 7.2e10, 3.0, 1e-8])
+    x, tx, T = np.array([0.0, 3.0, 40.0]), np.array([0.0, 5.0, 9.0]), np.array([10.0, 10.0, 9.5])
+    ll = pnbd_loglik(params, x, tx, T)
+    assert np.all(np.isfinite(ll))
+    near = pnbd_loglik(params * np.array([1, 1, 1, 1 + 1e-9]), x, tx, T)
+    np.testing.assert_allclose(near, ll, rtol=1e-8)
+    assert PnbdSums(x, tx, T, np.ones(3))(params, False)[0] == pytest.approx(ll.sum(), rel=1e-13)
+
+
 def test_a_failed_fit_raises_a_named_error_with_the_optimiser_message(cdnow) -> None:
     with pytest.raises(FitError, match=r"did not converge.*Try other initial_params") as info:
         ParetoNBDModel(max_iter=1, initial_params={"r": 50.0, "s": 0.01}).fit(cdnow)
