@@ -19,7 +19,7 @@ from numpy.typing import NDArray
 from scipy.special import betaln, digamma, gammaln, logsumexp
 
 from .distinct import group_rows
-from .special import count_index, log_hyp2f1_unit
+from .special import count_index, log_hyp2f1_unit, log_hyp2f1_unit_grid
 
 Array = NDArray[np.float64]
 
@@ -158,7 +158,14 @@ def gamma_gamma_loglik(
     return ll, np.stack([d_p, d_q, d_g])
 
 
-def _pnbd_log_f(params: Array, x: Array, t: Array, *, gradient: bool) -> tuple[Array, Array | None]:
+_BELOW_ONE = np.nextafter(1.0, 0.0)
+#: Counts and times of a grid (``x = counts[rows]``, ``t = times[cols]``), see _pnbd_log_f.
+Grid = tuple[Array, Array, NDArray[np.intp], NDArray[np.intp]]
+
+
+def _pnbd_log_f(
+    params: Array, x: Array, t: Array, *, gradient: bool, grid: Grid | None = None
+) -> tuple[Array, Array | None]:
     """``log F(t)`` with ``F(t) = ∫_t^∞ (α+τ)^-(r+x) (β+τ)^-(s+1) dτ``, and its gradient.
 
     Fader, Hardie & Lee (2005), "A Note on Deriving the Pareto/NBD Model and Related
@@ -172,11 +179,13 @@ def _pnbd_log_f(params: Array, x: Array, t: Array, *, gradient: bool) -> tuple[A
 
     whose terms are positive and bounded (:func:`clvmodel.special.log_hyp2f1_unit`);
     ``log(1 - z)`` is passed on exactly as ``log(min+t) - log(max+t)``.
+
+    With scalar parameters, ``b`` and ``c`` are functions of ``x`` alone and ``z`` of ``t``
+    alone: given ``grid = (counts, times, rows, cols)`` with ``x = counts[rows]`` and
+    ``t = times[cols]``, the 2F1 is summed on the grid of counts and times by
+    :func:`clvmodel.special.log_hyp2f1_unit_grid` (matrix products) and read at the cells.
     """
     r, alpha, s, beta = _unpack(params)
-    rsx = r + s + x
-    log_at, log_bt = np.log(alpha + t), np.log(beta + t)
-    head = -(r + x) * log_at - s * log_bt - np.log(rsx)
     # The branch is chosen per row where alpha or beta vary by customer (covariates); with
     # scalar parameters only the one branch is computed.
     ab = np.asarray(alpha >= beta)
@@ -188,11 +197,28 @@ def _pnbd_log_f(params: Array, x: Array, t: Array, *, gradient: bool) -> tuple[A
             return if_not()
         return np.where(ab, if_ab(), if_not())
 
-    b = pick(lambda: r + x, lambda: s + 1.0 + 0.0 * x)
-    z = pick(lambda: (alpha - beta) / (alpha + t), lambda: (beta - alpha) / (beta + t))
-    log1mz = pick(lambda: log_bt - log_at, lambda: log_at - log_bt)
+    def arguments(x: Array, t: Array) -> tuple[Array, Array, Array, Array]:
+        """``b, c`` (functions of ``x``), ``z`` and ``log(1 - z)`` (of ``t``)."""
+        log_at, log_bt = np.log(alpha + t), np.log(beta + t)
+        b = pick(lambda: r + x, lambda: s + 1.0 + 0.0 * x)
+        z = pick(lambda: (alpha - beta) / (alpha + t), lambda: (beta - alpha) / (beta + t))
+        log1mz = pick(lambda: log_bt - log_at, lambda: log_at - log_bt)
+        # z rounds to 1 where min/max is below 1e-16; there (z > 0.999) the 2F1 reads only
+        # the exact log(1 - z), and z is kept below 1.
+        return b, r + s + x + 1.0, np.minimum(z, _BELOW_ONE), log1mz
+
+    rsx = r + s + x
+    log_at, log_bt = np.log(alpha + t), np.log(beta + t)
+    head = -(r + x) * log_at - s * log_bt - np.log(rsx)
+    if grid is None:
+        b, c, z, log1mz = arguments(x, t)
+        out = log_hyp2f1_unit(b, c, z, log1mz=log1mz, gradient=gradient)
+    else:
+        counts, times, rows, cols = grid
+        b, c, z, log1mz = arguments(counts, times)
+        out = log_hyp2f1_unit_grid(b, c, z, log1mz=log1mz, gradient=gradient, cells=(rows, cols))
+        log1mz = log1mz[cols]
     head = pick(lambda: head, lambda: head + log1mz)
-    out = log_hyp2f1_unit(b, rsx + 1.0, z, log1mz=log1mz, gradient=gradient)
     if not gradient:
         return head + out, None  # type: ignore[operator]
     h, (gb, gc, gz) = out  # type: ignore[misc]
@@ -298,6 +324,110 @@ def pnbd_loglik(
         ]
     )
     return ll, d_head + d_bracket
+
+
+#: The whole grid of distinct counts and times is evaluated when it has at most this many
+#: times the cells the rows use; otherwise ``F`` is evaluated per distinct ``(x, t)`` pair.
+GRID_SPARSITY = 8
+
+
+class PnbdSums:
+    """``Σ w ll`` and ``Σ w ∂ll/∂θ`` of :func:`pnbd_loglik` over weighted rows, for the fit.
+
+    The same sums as ``w @ pnbd_loglik(θ, x, t_x, T, gradient=True)``, arranged so that each
+    piece is computed once per distinct value it depends on, with the bookkeeping done once
+    for all evaluations: ``log F`` and ``log A_T`` once per cell ``(x, t)`` (``t`` a
+    recency or an age), their 2F1 summed on the grid of distinct counts and times by
+    :func:`clvmodel.special.log_hyp2f1_unit_grid` when the grid is not much larger than the
+    cells used (:data:`GRID_SPARSITY`); ``Γ(r+x)/Γ(r)`` once per distinct count. Per row
+    are left the bracket's ``logaddexp`` and its weights ``P(alive)`` and
+    ``s F(t_x) / bracket``, summed into their cells (``bincount``) before they meet the
+    cells' gradients.
+
+    Satisfies :class:`clvmodel.models.base.SummedLogLik` for scalar parameters ``r, alpha,
+    s, beta``; :func:`clvmodel.models.base.maximize_likelihood` builds one per chunk of rows
+    through ``pnbd_loglik.summed``.
+    """
+
+    def __init__(self, frequency: Array, recency: Array, T: Array, weights: Array) -> None:
+        x = np.asarray(frequency, dtype=np.float64)
+        times_of = np.concatenate([np.asarray(recency, np.float64), np.asarray(T, np.float64)])
+        self.weights = np.asarray(weights, dtype=np.float64)
+        self.total_weight = float(self.weights.sum())
+        n = len(x)
+        counts, x_index = np.unique(x, return_inverse=True)
+        # Times in decreasing order (z increases along the columns: the cells in order of
+        # column are in the order of the terms their series needs, see log_hyp2f1_unit_grid).
+        times, t_index = np.unique(times_of, return_inverse=True)
+        times, t_index = times[::-1], len(times) - 1 - t_index
+        m, n_t = len(counts), len(times)
+        code = t_index * m + np.tile(x_index, 2)  # column-major: cells in order of column
+        if m * n_t <= 1 << 24:
+            mark = np.zeros(m * n_t, dtype=bool)
+            mark[code] = True
+            used, cell_of = np.flatnonzero(mark), (np.cumsum(mark) - 1)[code]
+        else:
+            used, cell_of = np.unique(code, return_inverse=True)
+        rows, cols = (used % m).astype(np.intp), (used // m).astype(np.intp)
+        self.cell_x, self.cell_T = cell_of[:n], cell_of[n:]
+        self.counts, self.x_cells, self.t_cells = counts, counts[rows], times[cols]
+        self.grid: Grid | None = None
+        if m * n_t <= GRID_SPARSITY * len(used):
+            self.grid = (counts, times, rows, cols)
+        self.count_weight = np.bincount(x_index, weights=self.weights, minlength=len(counts))
+
+    def __call__(self, params: Array, gradient: bool) -> tuple[float, Array | None]:
+        r, alpha, s, beta = (float(v) for v in params)
+        xc, tc = self.x_cells, self.t_cells
+        log_f, grad_f = _pnbd_log_f([r, alpha, s, beta], xc, tc, gradient=gradient, grid=self.grid)
+        log_at, log_bt = np.log(alpha + tc), np.log(beta + tc)
+        log_a = -(r + xc) * log_at - s * log_bt  # log A_T where t is an age
+        log_s = np.log(s)
+        rho = np.minimum(np.exp(log_s + log_f - log_a), 1.0)
+        with np.errstate(divide="ignore"):
+            alive = log_a + np.log1p(-rho)
+        log_sfx = log_s + log_f[self.cell_x]
+        log_bracket = np.logaddexp(alive[self.cell_T], log_sfx)
+        w, total = self.weights, self.total_weight
+        head = self.count_weight @ (gammaln(r + self.counts) - gammaln(r))
+        # Dot products by einsum, not BLAS: OpenBLAS would start its threads for these sizes.
+        value = float(head + total * (r * np.log(alpha) + s * np.log(beta)) + _dot(w, log_bracket))
+        if not gradient:
+            return value, None
+        assert grad_f is not None
+        # Weights of the cells: P(alive) of the rows at (x, T), s F(t_x) / bracket at (x, t_x).
+        n_cells = len(xc)
+        w_a = np.bincount(
+            self.cell_T, w * np.exp(log_a[self.cell_T] - log_bracket), minlength=n_cells
+        )
+        w_x = np.bincount(self.cell_x, w * np.exp(log_sfx - log_bracket), minlength=n_cells)
+        w_f = w_x - w_a * rho  # of d log s + d log F, from s F(t_x) - s F(T)
+        d_log_a = np.array(
+            [
+                -_dot(w_a, log_at),
+                -_dot(w_a, (r + xc) / (alpha + tc)),
+                -_dot(w_a, log_bt),
+                -_dot(w_a, s / (beta + tc)),
+            ]
+        )
+        d_head = np.array(
+            [
+                self.count_weight @ (digamma(r + self.counts) - digamma(r)) + total * np.log(alpha),
+                total * r / alpha,
+                total * np.log(beta),
+                total * s / beta,
+            ]
+        )
+        d_f = np.einsum("kc,c->k", grad_f, w_f)
+        d_f[2] += w_f.sum() / s
+        return value, d_head + d_log_a + d_f
+
+
+pnbd_loglik.summed = PnbdSums  # type: ignore[attr-defined]
+
+
+def _dot(a: Array, b: Array) -> float:
+    return float(np.einsum("i,i->", a, b))
 
 
 def mbgnbd_loglik(

@@ -17,10 +17,11 @@ from clvmodel import (
     HessianWarning,
     InputError,
     NotFittedError,
+    likelihoods,
     load_model,
     save_model,
 )
-from clvmodel.likelihoods import pnbd_loglik
+from clvmodel.likelihoods import PnbdSums, pnbd_loglik
 from clvmodel.models import MODELS, ParetoNBDModel
 from clvmodel.models.pnbd import continuous_rate, dert, expected_purchases
 from clvmodel.simulate import pnbd_summary
@@ -301,6 +302,42 @@ def test_heavy_buyers_where_lifetimes_overflows() -> None:
         head = gammaln(p) - gammaln(r) + r * np.log(alpha) + s * np.log(beta)
         assert ours[i] == pytest.approx(head + bracket, rel=1e-10)
     assert not np.any(np.isfinite(theirs))  # what lifetimes 0.11.3 returns instead
+
+
+@pytest.mark.parametrize("grid", [True, False])
+@pytest.mark.parametrize(
+    "params", [list(PNBD_CDNOW.values()), [0.553, 12.0, 0.606, 3.0], [2.0, 0.01, 1.0, 50.0]]
+)
+def test_summed_likelihood_equals_the_sum_over_rows(cdnow, monkeypatch, grid, params) -> None:
+    """What the fit evaluates (PnbdSums: cells, the 2F1 on the grid of counts and times or
+    per pair) is the weighted sum of the per-customer likelihood and of its gradient; also
+    with heavy buyers and times beyond the grid's series range (alpha << beta)."""
+    x, tx, T = _cols(cdnow)
+    x, tx, T = np.r_[x, 2000.0, 10_000.0], np.r_[tx, 38.0, 30.0], np.r_[T, 39.0, 39.0]
+    w = np.random.default_rng(0).uniform(0.5, 3.0, len(x))
+    monkeypatch.setattr(likelihoods, "GRID_SPARSITY", 10**9 if grid else 0)
+    sums = PnbdSums(x, tx, T, w)
+    assert (sums.grid is not None) == grid
+    p = np.array(params)
+    ll, grad = pnbd_loglik(p, x, tx, T, gradient=True)
+    value, total_grad = sums(p, True)
+    assert value == pytest.approx(float(w @ ll), rel=1e-13)
+    assert sums(p, False) == (value, None)
+    scale = np.abs(grad) @ w  # the gradient's terms, against which rounding is measured
+    np.testing.assert_allclose(total_grad, grad @ w, rtol=0, atol=1e-12 * scale.max())
+    assert sums.total_weight == pytest.approx(w.sum())
+
+
+def test_likelihood_where_z_rounds_to_one() -> None:
+    """beta / alpha below 1e-16 (an optimiser's trial step near the bounds): z = 1 - beta/alpha
+    rounds to 1, the 2F1 comes from the exact log(1 - z); finite, on both fit paths."""
+    params = np.array([2.0, 7.2e10, 3.0, 1e-8])
+    x, tx, T = np.array([0.0, 3.0, 40.0]), np.array([0.0, 5.0, 9.0]), np.array([10.0, 10.0, 9.5])
+    ll = pnbd_loglik(params, x, tx, T)
+    assert np.all(np.isfinite(ll))
+    near = pnbd_loglik(params * np.array([1, 1, 1, 1 + 1e-9]), x, tx, T)
+    np.testing.assert_allclose(near, ll, rtol=1e-8)
+    assert PnbdSums(x, tx, T, np.ones(3))(params, False)[0] == pytest.approx(ll.sum(), rel=1e-13)
 
 
 def test_a_failed_fit_raises_a_named_error_with_the_optimiser_message(cdnow) -> None:

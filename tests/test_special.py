@@ -18,7 +18,12 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from scipy.special import hyp2f1
 
-from clvmodel.special import log_hyp2f1, log_hyp2f1_unit, logconcave_integral
+from clvmodel.special import (
+    log_hyp2f1,
+    log_hyp2f1_unit,
+    log_hyp2f1_unit_grid,
+    logconcave_integral,
+)
 
 PREC = 80
 D = Decimal
@@ -228,6 +233,37 @@ def test_log_hyp2f1_unit_gradient_matches_the_general_function(frac, c, log_omz)
     _, full = log_hyp2f1(1.0, b, c, 1.0 - omz, log1mz=log_omz, gradient=True)
     np.testing.assert_allclose(g[:2], full[1:3], rtol=1e-7, atol=1e-9)
     assert omz * g[2] == pytest.approx(omz * full[3], rel=1e-7, abs=1e-9)
+
+
+def test_log_hyp2f1_unit_grid_on_80_digit_references() -> None:
+    """The grid form (series by matrix products) at the reference points of the unit form
+    whose z is in its series range, and beyond it (through log_hyp2f1_unit)."""
+    for b, c, omz in UNIT_CASES:
+        w = float(omz)
+        ours = log_hyp2f1_unit_grid([b], [c], [1.0 - w], log1mz=[math.log(w)])
+        ref = ref_log_hyp2f1(1.0, b, c, omz)
+        assert float(ours[0, 0]) == pytest.approx(ref, rel=1e-12, abs=1e-12), (b, c, omz)
+
+
+def test_log_hyp2f1_unit_grid_matches_the_unit_form() -> None:
+    """Every cell of a grid of counts (b up to 10^4, b close to c and far from it) and z on
+    both sides of the grid's series range, values and gradient, also for a subset of cells
+    in any order."""
+    b = np.array([R + 0.0, R + 3, S + 1, R + 10_000, 0.0013, 1.606, 3.0])
+    c = np.array([R + S + 1, R + S + 4, R + S + 41, R + S + 10_001, 1.0047, 2.5, 1e4])
+    z = np.array([0.0, 1e-12, 1e-5, 0.2, 0.3, 0.6, 0.75, 0.9, np.nextafter(0.9, 1), 0.99, -0.5])
+    value, grad = log_hyp2f1_unit_grid(b, c, z, gradient=True)
+    ref, ref_grad = log_hyp2f1_unit(b[:, None], c[:, None], z[None, :], gradient=True)
+    np.testing.assert_allclose(value, ref, rtol=1e-13, atol=1e-14)
+    np.testing.assert_allclose(grad, ref_grad, rtol=1e-9, atol=1e-14)
+    np.testing.assert_array_equal(log_hyp2f1_unit_grid(b, c, z), value)
+    rng = np.random.default_rng(0)
+    rows, cols = rng.integers(0, len(b), 40), rng.integers(0, len(z), 40)
+    some, some_grad = log_hyp2f1_unit_grid(b, c, z, gradient=True, cells=(rows, cols))
+    np.testing.assert_allclose(some, value[rows, cols], rtol=1e-15, atol=1e-15)
+    np.testing.assert_allclose(some_grad, grad[:, rows, cols], rtol=1e-13, atol=1e-15)
+    with pytest.raises(ValueError, match="0 < b < c"):
+        log_hyp2f1_unit_grid([2.0], [1.5], [0.5])
 
 
 # ---------------------------------------------------------------- quadrature

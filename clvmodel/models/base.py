@@ -223,6 +223,22 @@ class SummedLogLik(Protocol):
     def __call__(self, theta: Array, gradient: bool) -> tuple[float, Array | None]: ...
 
 
+@dataclass
+class _ChunkSums:
+    """The sum of the :class:`SummedLogLik` of each chunk of rows."""
+
+    parts: list[SummedLogLik]
+
+    def __call__(self, theta: Array, gradient: bool) -> tuple[float, Array | None]:
+        sums = [part(theta, gradient) for part in self.parts]
+        value = float(sum(v for v, _ in sums))
+        return value, np.sum([g for _, g in sums], axis=0) if gradient else None
+
+    @property
+    def total_weight(self) -> float:
+        return float(sum(part.total_weight for part in self.parts))
+
+
 def _objectives(
     loglik: LogLik,
     data: Sequence[Array],
@@ -244,6 +260,10 @@ def _objectives(
     total_w = float(np.sum(weights)) if summed is None else float(summed.total_weight)
     # Rows are evaluated in chunks so that the likelihood's temporaries stay bounded.
     chunks = [slice(i, i + CHUNK_ROWS) for i in range(0, len(weights), CHUNK_ROWS)] or [slice(0, 0)]
+    if summed is None and hasattr(loglik, "summed"):
+        # The likelihood sums over the rows itself (work shared between rows, bookkeeping
+        # done once): one SummedLogLik per chunk, e.g. likelihoods.PnbdSums.
+        summed = _ChunkSums([loglik.summed(*(d[c] for d in data), weights[c]) for c in chunks])
 
     def mean_ll(log_theta: Array) -> float:
         mask = np.ones(len(log_theta), bool) if log_scale is None else log_scale

@@ -216,8 +216,10 @@ class ParetoNBDModel(CovariatesMixin, NewCustomerPredictions, PurchaseModel):
         # optimiser's path, and so the warning it ends with, depends on the start.
         x, _, T = arrays
         w = weights / weights.sum()
-        rate = float(w @ x) / max(float(w @ T), 1e-12)
-        mean_T = max(float(w @ T), 1e-12)
+        # Weighted means by einsum, not BLAS (whose threads cost more than these sums).
+        mean_x, mean_T = (float(np.einsum("i,i->", w, v)) for v in (x, T))
+        rate = mean_x / max(mean_T, 1e-12)
+        mean_T = max(mean_T, 1e-12)
         return np.array([1.0, 1.0 / max(rate, 1e-6), 1.0, mean_T])
 
     def discounted_expected_residual_transactions(
