@@ -66,6 +66,7 @@ def test_run_fits_covariates_and_scores_each_customer_with_its_own(
     payload = json.loads((covariate_run / "models" / "bgnbd.json").read_text())
     assert payload["covariates"]["purchase"] == ["channel", "age"]
     assert payload["covariates"]["dropout"] == ["channel"]
+    assert len(payload["covariance"]) == 7  # r, alpha, a, b and the three coefficients
     model = BetaGeoModel.from_dict(payload)
     est = model.summary()
     # Recovery: each coefficient within 3 standard errors of the truth.
