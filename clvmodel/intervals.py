@@ -90,13 +90,13 @@ def _bootstrap_draws(
 def _distinct(columns: Sequence[Array]) -> tuple[tuple[Array, ...], NDArray[np.intp]]:
     """Distinct rows of ``columns`` and, per row, the index of its distinct row
     (:func:`clvmodel.distinct.group_rows`; a sort where its hashed key could overflow)."""
-    stacked = np.stack([np.asarray(c, dtype=np.float64) for c in columns], axis=1)
-    grouped = group_rows(tuple(stacked.T))
+    cols = tuple(np.asarray(c, dtype=np.float64) for c in columns)
+    grouped = group_rows(cols)
     if grouped is None:
-        uniq, inverse = np.unique(stacked, axis=0, return_inverse=True)
+        uniq, inverse = np.unique(np.stack(cols, axis=1), axis=0, return_inverse=True)
         return tuple(uniq.T), inverse.ravel().astype(np.intp)
     group, first = grouped
-    return tuple(stacked[first].T), group
+    return tuple(c[first] for c in cols), group
 
 
 def _distinct_by_purchase(
