@@ -15,7 +15,7 @@ import warnings
 from collections.abc import Sequence
 from enum import IntEnum
 from pathlib import Path
-from typing import TextIO
+from typing import Any, TextIO
 
 from . import __version__
 from .exceptions import (
@@ -134,6 +134,14 @@ def build_parser() -> argparse.ArgumentParser:
     run.add_argument("input", help="transaction log (CSV or Parquet)")
     run.add_argument("--out", required=True, help="output folder")
     _add_run_options(run)
+    _add_covariate_options(run, fitting=True)
+    run.add_argument(
+        "--intervals",
+        type=float,
+        default=None,
+        metavar="LEVEL",
+        help="add <name>_lower/<name>_upper columns to the scores at this level (delta method)",
+    )
 
     cmp_ = sub.add_parser("compare", help="fit candidate purchase models and rank them")
     cmp_.add_argument("input", help="transaction log (CSV or Parquet)")
@@ -428,6 +436,7 @@ def _run(args: argparse.Namespace, source: str, out_dir: str, err: TextIO) -> in
         engine=getattr(args, "engine", "duckdb"),
         spark_master=getattr(args, "spark_master", "local[*]"),
         allow_unconverged=args.allow_unconverged,
+        **_run_covariates(args),
     )
     # One line per stage on stderr, terminal or not (a bar as well on a terminal).
     run_pipeline(
@@ -440,6 +449,18 @@ def _run(args: argparse.Namespace, source: str, out_dir: str, err: TextIO) -> in
     )
     _say(err, f"run written to {Path(out_dir).resolve()}")
     return ExitStatus.OK
+
+
+def _run_covariates(args: argparse.Namespace) -> dict[str, Any]:
+    """RunConfig's covariate and interval settings of `run` (none for `demo`)."""
+    from .covariate_files import split_columns
+
+    return {
+        "covariates": getattr(args, "covariates", None),
+        "purchase_covariates": split_columns(getattr(args, "purchase_covariates", None)),
+        "dropout_covariates": split_columns(getattr(args, "dropout_covariates", None)),
+        "intervals": getattr(args, "intervals", None),
+    }
 
 
 def _cmd_run(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
@@ -651,6 +672,9 @@ def check_arguments(args: argparse.Namespace) -> None:
     rate = getattr(args, "discount_rate", None)
     if rate is not None and not (math.isfinite(rate) and 0 <= rate <= MAX_DISCOUNT):
         raise _usage(f"--discount-rate must be an annual rate in [0, {MAX_DISCOUNT:g}]", rate)
+    level = getattr(args, "intervals", None)
+    if level is not None and not (math.isfinite(level) and 0 < level < 1):
+        raise _usage("--intervals must be a level in (0, 1), e.g. 0.90", level)
     margin = getattr(args, "margin", None)
     if margin is not None and not (math.isfinite(margin) and 0 <= margin <= 1):
         raise _usage("--margin must be a fraction of spend in [0, 1]", margin)

@@ -6,6 +6,8 @@ objects; nothing here fits or predicts.
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 import pandas as pd
 from numpy.typing import ArrayLike, NDArray
@@ -117,6 +119,11 @@ def gamma_gamma_spend(
     return out
 
 
+def _customer_ids(n: int) -> NDArray[np.str_]:
+    """``C000001``, ``C000002``...: the ids of simulated logs."""
+    return np.char.add("C", np.char.zfill(np.arange(1, n + 1).astype(str), 6))
+
+
 def bgnbd_transactions(
     n_customers: int,
     *,
@@ -169,7 +176,7 @@ def bgnbd_transactions(
     offset = np.concatenate([np.zeros(n_customers), u])
     days = first_day[cust] + np.floor(offset).astype(np.int64)
     amount = rng.gamma(p, 1.0 / nu[cust])
-    ids = np.char.add("C", np.char.zfill(np.arange(1, n_customers + 1).astype(str), 6))
+    ids = _customer_ids(n_customers)
     frame = pd.DataFrame(
         {
             "customer_id": ids[cust],
@@ -308,6 +315,41 @@ def covariate_summary(
     for c in covariates.columns:
         frame[c] = covariates[c].to_numpy()
     return frame
+
+
+def covariate_transactions(
+    n_customers: int,
+    *,
+    params: dict[str, float],
+    covariates: pd.DataFrame,
+    purchase: dict[str, float] | None = None,
+    dropout: dict[str, float] | None = None,
+    seed: Seed = None,
+    **kwargs: Any,
+) -> tuple[pd.DataFrame, pd.DataFrame]:
+    """Simulate a transaction log from BG/NBD with time-invariant covariates.
+
+    Each customer's ``alpha, a, b`` follow :func:`clvmodel.covariates.customer_parameters`
+    from the base ``params`` (``r, alpha, a, b, p, q, gamma``) and the coefficients; the
+    log is :func:`bgnbd_transactions`' story with those parameters (``kwargs``: its
+    dates and unit).
+
+    Returns
+    -------
+    (DataFrame, DataFrame)
+        The log, and the covariate table: ``customer_id`` (as in the log) and the
+        covariate columns, one row per customer.
+    """
+    from .covariates import customer_parameters
+
+    bg = {k: params[k] for k in ("r", "alpha", "a", "b")}
+    row = customer_parameters("bgnbd", bg, covariates, purchase=purchase, dropout=dropout)
+    spend = {k: params[k] for k in ("p", "q", "gamma")}
+    log = bgnbd_transactions(n_customers, **row, **spend, seed=seed, **kwargs)  # type: ignore[arg-type]
+    ids = _customer_ids(n_customers)
+    table = covariates.reset_index(drop=True).copy()
+    table.insert(0, "customer_id", ids)
+    return log, table
 
 
 def bgbb_histories(

@@ -70,6 +70,19 @@ class RunConfig:
         Spark (a file, folder or glob) in the active SparkSession or one on ``spark_master``.
     spark_master : str
         Spark master of the session built when none is active.
+    covariates : str, optional
+        CSV/Parquet file with ``customer_col`` and numeric covariate columns, one row per
+        customer (every customer of the log needs one), joined onto the summary by the
+        engine (:mod:`clvmodel.pipeline.covariates`).
+    purchase_covariates, dropout_covariates : tuple of str
+        Covariate columns acting on the purchase and the dropout process of the purchase
+        model (BG/NBD, Pareto/NBD or MBG/NBD; see :mod:`clvmodel.covariates`).
+    intervals : float, optional
+        Level of the per-customer intervals in the scores (``<name>_lower``/``_upper``,
+        delta method, :func:`clvmodel.intervals.prediction_intervals`); ``None``: none.
+    total_interval_level : float
+        Level of the interval of the total predicted purchases and CLV written to
+        ``metrics.json`` ``totals`` (from the collapsed rows; cheap at any size).
     """
 
     customer_col: str = "customer_id"
@@ -91,3 +104,23 @@ class RunConfig:
     allow_unconverged: bool = False
     engine: str = "duckdb"
     spark_master: str = "local[*]"
+    covariates: str | None = None
+    purchase_covariates: tuple[str, ...] = ()
+    dropout_covariates: tuple[str, ...] = ()
+    intervals: float | None = None
+    total_interval_level: float = 0.90
+
+    @property
+    def covariate_columns(self) -> tuple[str, ...]:
+        """Every covariate column, purchase ones first, each once."""
+        return tuple(dict.fromkeys(self.purchase_covariates + self.dropout_covariates))
+
+    @property
+    def covariate_settings(self) -> dict[str, tuple[str, ...]]:
+        """The purchase model's covariate settings (empty without covariates)."""
+        if not self.covariate_columns:
+            return {}
+        return {
+            "purchase_covariates": tuple(self.purchase_covariates),
+            "dropout_covariates": tuple(self.dropout_covariates),
+        }

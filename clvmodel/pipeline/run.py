@@ -39,12 +39,15 @@ def fit_purchase_model(
     *,
     weights: np.ndarray | None = None,
     allow_unconverged: bool = False,
+    covariates: dict[str, Any] | None = None,
 ) -> PurchaseModel:
-    """Fit the purchase model registered as ``key`` on ``summary`` (rows weighted)."""
+    """Fit the purchase model registered as ``key`` on ``summary`` (rows weighted);
+    ``covariates``: its covariate settings (``purchase_covariates``, ...)."""
     cls = get_model_class(key)
     if not issubclass(cls, PurchaseModel):
         raise InputError(f"{key!r} is not a purchase model; choose one of the purchase models.")
-    return cls(allow_unconverged=allow_unconverged).fit(summary, weights=weights)
+    model = cls(allow_unconverged=allow_unconverged, **(covariates or {}))  # type: ignore[call-arg]
+    return model.fit(summary, weights=weights)
 
 
 def _frame(arrays: dict[str, np.ndarray], unit: str) -> pd.DataFrame:
@@ -78,12 +81,14 @@ class _Fits:
             key, reason = comparison.choose()
             return comparison.models[key], dict(comparison.models), reason, comparison
         cls = get_model_class(cfg.purchase_model)
-        arrays, weights = self.engine.fit_table(name, cls.columns)
+        columns = (*cls.columns, *cfg.covariate_columns)  # rows collapse on the covariates too
+        arrays, weights = self.engine.fit_table(name, columns)
         model = fit_purchase_model(
             cfg.purchase_model,
             _frame(arrays, self.unit),
             weights=weights,
             allow_unconverged=cfg.allow_unconverged,
+            covariates=cfg.covariate_settings,
         )
         return model, {model.name: model}, f"{model.name} as requested", None
 
@@ -130,7 +135,8 @@ def _holdout_check(
     scorer: BatchScorer,
 ) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None]:
     """Holdout accuracy of every calibration model and the CLV ranking metrics."""
-    columns = ("frequency", "recency", "T", "frequency_holdout", "duration_holdout")
+    inputs = dict.fromkeys(c for m in models.values() for c in m.columns)  # with covariates
+    columns = (*inputs, "frequency_holdout", "duration_holdout")
     arrays, weights = engine.fit_table("calibration", columns)
     accuracy = {}
     for key, model in models.items():
@@ -265,8 +271,10 @@ def run_pipeline(
         The content of ``DIR/run.json``.
     """
     from ..rundir import new_run_id, staged_run_dir
+    from .covariates import check_covariate_config
 
     config = config or RunConfig()
+    check_covariate_config(config)
     if fmt not in FORMATS:
         raise InputError(f"The 'fmt' parameter must be one of {FORMATS}. Got {fmt!r} instead.")
     run_id = new_run_id()
@@ -361,6 +369,13 @@ def _run_into(
                 f"{ledger.used_rows:,} used, {ledger.rejected_rows:,} rejected; "
                 f"{full['customers']:,} customers (unit: {UNIT_NAMES[unit]})"
             )
+        if config.covariate_columns:
+            with stages.stage("covariates") as st:
+                from .covariates import join_covariates
+
+                join_covariates(engine, config, ["full", "calibration"] if holdout else ["full"])
+                st.rows = full["customers"]
+                st.detail = f"{', '.join(config.covariate_columns)} from {config.covariates}"
         with stages.stage("write summary") as st:
             from ..io import atomic_path
 
@@ -412,13 +427,24 @@ def _run_into(
             st.detail = f"{purchase!r}" + (f"; {spend!r}" if spend is not None else "")
             metrics["models"] = _fit_statistics(fitted)
         with stages.stage("score", total=full["customers"]) as st:
-            scorer = BatchScorer(
-                purchase,
-                spend,
-                horizon=horizon,
-                per_unit_rate=per_unit_rate,
-                margin=config.margin,
-            )
+            scoring: dict[str, Any] = {
+                "horizon": horizon,
+                "per_unit_rate": per_unit_rate,
+                "margin": config.margin,
+            }
+            if config.intervals is not None:  # per-customer intervals (delta method)
+                from .uncertainty import IntervalScorer
+
+                scorer: BatchScorer = IntervalScorer(
+                    purchase,
+                    spend,
+                    **scoring,
+                    level=config.intervals,
+                    unit=unit,
+                    discount_rate=config.discount_rate,
+                )
+            else:
+                scorer = BatchScorer(purchase, spend, **scoring)
             n_scored, kept = engine.score_to(
                 "full",
                 scorer,
@@ -433,6 +459,20 @@ def _run_into(
                 metrics["clv"] = _forecast_clv_metrics(kept["clv"])
                 del kept
                 st.rows = n_scored
+        with stages.stage("total interval") as st:
+            from .uncertainty import run_totals
+
+            metrics["totals"] = run_totals(
+                engine,
+                "full",
+                purchase,
+                spend,
+                horizon=horizon,
+                per_unit_rate=per_unit_rate,
+                margin=config.margin,
+                level=config.total_interval_level,
+            )
+            st.rows = metrics["totals"]["distinct_rows"]
 
     missing = int(full["customers"]) - n_scored
     if missing:

@@ -6,7 +6,7 @@ import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
@@ -75,6 +75,21 @@ def example_customers(run: RunFiles, n: int = 3) -> tuple[pd.DataFrame, list[str
     return rows, labels
 
 
+def _without_covariates(model: Any, draw: Callable[[Any], Any]) -> Callable[[Any], Any]:
+    """``draw``, or for a model with covariates a chart left out with a note: a grid of
+    histories has no covariates, and each customer has parameters of its own."""
+    if not getattr(getattr(model, "design", None), "active", False):
+        return draw
+
+    def unavailable(ax: Any) -> None:
+        raise ChartUnavailableError(
+            "The model has covariates: each customer has parameters of their own, so a "
+            "grid of histories (without covariates) is not drawn. See the coefficients."
+        )
+
+    return unavailable
+
+
 def charts(run: RunFiles, *, currency: str | None = None) -> list[Chart]:
     """Every chart the run supports, in report order.
 
@@ -114,11 +129,18 @@ def charts(run: RunFiles, *, currency: str | None = None) -> list[Chart]:
     horizon = float(run.run.get("horizon") or 52.0)
     # The forecast model's charts describe the scored customers (their age T, frequency).
     scored = run.scores
-    out.append(Chart("p_alive_matrix", lambda ax: plot_p_alive_matrix(model, scored, ax=ax)))
+    out.append(
+        Chart(
+            "p_alive_matrix",
+            _without_covariates(model, lambda ax: plot_p_alive_matrix(model, scored, ax=ax)),
+        )
+    )
     out.append(
         Chart(
             "expected_purchases_matrix",
-            lambda ax: plot_expected_purchases_matrix(model, scored, t=horizon, ax=ax),
+            _without_covariates(
+                model, lambda ax: plot_expected_purchases_matrix(model, scored, t=horizon, ax=ax)
+            ),
         )
     )
     rows, labels = example_customers(run)
@@ -126,7 +148,12 @@ def charts(run: RunFiles, *, currency: str | None = None) -> list[Chart]:
         out.append(
             Chart(
                 "p_alive_examples",
-                lambda ax: plot_p_alive_decay(model, rows, horizon=horizon, labels=labels, ax=ax),
+                _without_covariates(
+                    model,
+                    lambda ax: plot_p_alive_decay(
+                        model, rows, horizon=horizon, labels=labels, ax=ax
+                    ),
+                ),
             )
         )
     if run.has_clv:

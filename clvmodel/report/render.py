@@ -20,6 +20,7 @@ from .layout import GREY, PAGE_SIZE, RULE, Page, new_figure
 from .numbers import action_labels
 from .pages import PAGES, page_actions, page_segments, page_value
 from .pages.actions import customer_lists_path
+from .pages.covariates import has_covariates, page_covariates
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -59,10 +60,14 @@ def _frame(
 
 
 def report_pages(ctx: ReportContext) -> list[Callable[[ReportContext, Page], tuple[str, str]]]:
-    """The pages of this run's report: the CLV pages only when there is CLV."""
-    if ctx.clv is not None:
-        return list(PAGES)
-    return [p for p in PAGES if p not in (page_value, page_segments, page_actions)]
+    """The pages of this run's report: the CLV pages only when there is CLV, the
+    covariates page (second) only for a model with covariates."""
+    pages = list(PAGES)
+    if ctx.clv is None:
+        pages = [p for p in pages if p not in (page_value, page_segments, page_actions)]
+    if has_covariates(ctx.run.purchase_model):
+        pages.insert(1, page_covariates)
+    return pages
 
 
 def iter_report_pages(ctx: ReportContext) -> Iterator[tuple[str, Figure]]:

@@ -187,8 +187,16 @@ def load_run(run_dir: str | Path) -> RunFiles:
     from ..rundir import check_run_folder
 
     run = check_run_folder(directory)
+    key = run.get("purchase_model")
+    if not key:
+        raise InputError(f"{directory / 'run.json'} names no purchase_model.")
+    purchase = load_model(
+        _need(directory / "models" / f"{key}.json", f"the {key} model"), expected="purchase"
+    )
+    design = getattr(purchase, "design", None)
+    covariates = design.columns if design is not None else ()  # the model reads them too
     summary_path = data_file(directory, "summary", "the RFM summary")
-    summary = read_table(summary_path, SUMMARY_COLUMNS)
+    summary = read_table(summary_path, (*SUMMARY_COLUMNS, *covariates))
     if "customer_id" not in summary.columns:
         raise InputError(f"{summary_path} has no 'customer_id' column.")
     summary = summary.set_index("customer_id")
@@ -200,17 +208,13 @@ def load_run(run_dir: str | Path) -> RunFiles:
             "calibration_end": run.get("calibration_end"),
         }
     )
-    scores = read_table(data_file(directory, "scores", "the customer scores"), SCORES_COLUMNS)
+    scores = read_table(
+        data_file(directory, "scores", "the customer scores"), (*SCORES_COLUMNS, *covariates)
+    )
     metrics_path = directory / "metrics.json"
     metrics = read_json(metrics_path) if metrics_path.is_file() else {}
     tracking_path = directory / "tracking.csv"
     tracking = pd.read_csv(tracking_path) if tracking_path.is_file() else None
-    key = run.get("purchase_model")
-    if not key:
-        raise InputError(f"{directory / 'run.json'} names no purchase_model.")
-    purchase = load_model(
-        _need(directory / "models" / f"{key}.json", f"the {key} model"), expected="purchase"
-    )
     spend_key = run.get("spend_model")
     spend = (
         load_model(_need(directory / "models" / f"{spend_key}.json", f"the {spend_key} model"))

@@ -13,6 +13,7 @@ from ...plotting import model_label
 from ..context import ReportContext
 from ..formatting import DASH, _date, _missing, _span, fmt_count, fmt_number, fmt_pct
 from ..layout import CONTENT_BOTTOM, GREY, Page
+from .covariates import total_interval_text
 
 if TYPE_CHECKING:
     from ...models.base import BaseModel
@@ -29,9 +30,10 @@ def _holdout_sentence(ctx: ReportContext) -> str:
 
 
 def _param_rows(model: BaseModel) -> list[list[str]]:
+    """Rows of the base parameters (covariate coefficients have a page of their own)."""
     table = model.summary()
     rows = []
-    for name, row in table.iterrows():
+    for name, row in table.loc[list(type(model).param_names)].iterrows():
         lo, hi = float(row.iloc[2]), float(row.iloc[3])
         interval = "n/a" if _missing(lo) else f"{fmt_number(lo, 3)} {DASH} {fmt_number(hi, 3)}"
         rows.append(
@@ -233,7 +235,7 @@ def page_summary(ctx: ReportContext, page: Page) -> tuple[str, str]:
                 ctx.money(c["clv_total"]),
                 f"Predicted value, next {ctx.horizon_text}",
                 f"mean {ctx.money(c['clv_mean'])}, median {ctx.money(c['clv_median'])} per "
-                "customer",
+                "customer" + (f"; {interval}" if (interval := total_interval_text(ctx)) else ""),
             )
         )
         tiles.append(

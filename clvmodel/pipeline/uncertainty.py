@@ -1,0 +1,122 @@
+"""Uncertainty in a pipeline run: intervals on each customer's scores and on the totals.
+
+:class:`IntervalScorer` adds ``<name>_lower``/``<name>_upper`` columns to each scoring
+batch (:func:`clvmodel.intervals.prediction_intervals`, delta method, on the batch's
+distinct rows). :func:`run_totals` gives the interval of the run's totals (active
+customers, purchases, CLV) from collapsed rows: the engine collapses the summary on the
+purchase model's columns (``frequency, recency, T`` and any covariates) with the number of
+customers and their summed ``frequency × monetary_value`` per row;
+:func:`clvmodel.intervals.total_intervals` needs nothing else (Gamma-Gamma's expected
+spend is linear in ``x m̄`` at a given ``x``), so the cost is a few predictions on the
+distinct rows, however many customers there are.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+
+from ..exceptions import InputError
+from ..intervals import prediction_intervals, total_intervals
+from ..models.base import PurchaseModel
+from ..models.gamma_gamma import GammaGammaModel
+from .scoring import BatchScorer, _floats
+
+
+class IntervalScorer(BatchScorer):
+    """A :class:`BatchScorer` whose scores carry delta-method intervals at ``level``.
+
+    ``discount_rate`` is the annual rate (``per_unit_rate`` its value per ``unit``).
+    """
+
+    def __init__(
+        self, *args: Any, level: float, unit: str, discount_rate: float, **kwargs: Any
+    ) -> None:
+        super().__init__(*args, **kwargs)
+        self.level = float(level)
+        self.unit = unit
+        self.discount_rate = float(discount_rate)
+
+    def columns(self, batch: pa.RecordBatch) -> dict[str, np.ndarray]:
+        out = super().columns(batch)
+        frame = pd.DataFrame({c: _floats(batch, c) for c in self.inputs[1:]})
+        frame.attrs["time_unit"] = self.unit
+        bounds = prediction_intervals(
+            self.purchase,
+            frame,
+            horizon=self.horizon,
+            spend_model=self.spend,
+            discount_rate=self.discount_rate,
+            margin=self.margin,
+            step=self.step,
+            level=self.level,
+            method="delta",
+        )
+        for name in bounds.columns:
+            if name.endswith(("_lower", "_upper")):
+                out[name] = bounds[name].to_numpy()
+        return out
+
+
+def collapsed_rows(
+    engine: Any, name: str, columns: tuple[str, ...], *, spend: bool
+) -> tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray | None]:
+    """Distinct rows of ``columns``, customers per row and, with ``spend``, the summed
+    ``frequency × monetary_value`` (0 for customers without a repeat purchase)."""
+    if not spend:
+        arrays, weights = engine.fit_table(name, columns)
+        return tuple(arrays[c] for c in columns), weights, None
+    con = getattr(engine, "con", None)
+    if con is None:  # an engine without SQL access here: collapse on the spend as well
+        arrays, weights = engine.fit_table(name, (*columns, "monetary_value"))
+        x, m = arrays["frequency"], np.nan_to_num(arrays["monetary_value"])
+        return tuple(arrays[c] for c in columns), weights, weights * np.where(x > 0, x * m, 0.0)
+    q = engine.dialect.quote
+    cols = ", ".join(q(c) for c in columns)
+    query = (
+        f"SELECT {cols}, COUNT(*) AS clv_n, SUM(CASE WHEN frequency > 0 THEN frequency * "
+        f"COALESCE(monetary_value, 0) ELSE 0 END) AS clv_xm "
+        f"FROM {engine._summary_table(name)} GROUP BY ALL"
+    )
+    got = con.execute(query).fetchnumpy()
+    rows = tuple(np.asarray(got[c], dtype=np.float64) for c in columns)
+    return rows, np.asarray(got["clv_n"], np.float64), np.asarray(got["clv_xm"], np.float64)
+
+
+def run_totals(
+    engine: Any,
+    name: str,
+    purchase: PurchaseModel,
+    spend: GammaGammaModel | None,
+    *,
+    horizon: float,
+    per_unit_rate: float,
+    margin: float,
+    level: float,
+) -> dict[str, Any]:
+    """``metrics.json`` ``totals``: estimate and delta-method interval of each total, or
+    the reason there is none (a fit without a covariance matrix)."""
+    rows, count, spend_sum = collapsed_rows(
+        engine, name, tuple(purchase.columns), spend=spend is not None
+    )
+    out: dict[str, Any] = {"level": level, "method": "delta", "distinct_rows": len(count)}
+    try:
+        out.update(
+            total_intervals(
+                purchase,
+                rows,
+                count,
+                horizon=horizon,
+                spend_model=spend,
+                spend_sum=spend_sum,
+                per_unit_rate=per_unit_rate,
+                margin=margin,
+                level=level,
+            )
+        )
+    except InputError as exc:
+        out["unavailable"] = str(exc)
+    return out
