@@ -33,8 +33,9 @@ from scipy.special import expit, logit, ndtri
 from .clv import _purchase_sums, _unit_of
 from .distinct import group_rows
 from .exceptions import InputError
-from .models.base import BaseModel, PurchaseModel, natural
+from .models.base import BaseModel, PurchaseModel
 from .models.gamma_gamma import GammaGammaModel, expected_spend
+from .models.optimize import natural
 from .units import rate_per_unit
 
 Array = NDArray[np.float64]

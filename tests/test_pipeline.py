@@ -222,10 +222,10 @@ def test_forecast_clv_metrics_equal_clv_metrics(n) -> None:
 
 
 def test_fit_in_chunks_equals_one_pass(monkeypatch, cdnow) -> None:
-    from clvmodel.models import base
+    from clvmodel.models import fitting
 
     whole = BetaGeoModel().fit(cdnow)
-    monkeypatch.setattr(base, "CHUNK_ROWS", 100)  # 2,357 rows in 24 chunks
+    monkeypatch.setattr(fitting, "CHUNK_ROWS", 100)  # 2,357 rows in 24 chunks
     chunked = BetaGeoModel().fit(cdnow)
     np.testing.assert_allclose(chunked.params_, whole.params_, rtol=1e-7)
     assert chunked.log_likelihood_ == pytest.approx(whole.log_likelihood_, rel=1e-12)

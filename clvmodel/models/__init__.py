@@ -1,4 +1,4 @@
-"""The model registry: one module per model, all fitted through :mod:`clvmodel.models.base`."""
+"""The model registry: one module per model, all fitted through :mod:`clvmodel.models.fitting`."""
 
 from __future__ import annotations
 

@@ -13,8 +13,9 @@ from scipy.special import betainc, betaln, expit, gammaln, hyp2f1
 
 from ..likelihoods import bgnbd_loglik
 from ..special import mean_purchases_until_death
-from .base import Array, NewCustomerPredictions, PurchaseModel, repeat_purchase_rate
+from .base import Array, NewCustomerPredictions, PurchaseModel
 from .covariates import CovariatesMixin
+from .fitting import repeat_purchase_rate
 
 PARAMS = ("r", "alpha", "a", "b")
 

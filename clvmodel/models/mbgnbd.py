@@ -16,9 +16,10 @@ from scipy.special import betainc, betaln, expit, gammaln
 
 from ..likelihoods import mbgnbd_loglik
 from ..special import mean_purchases_until_death
-from .base import Array, NewCustomerPredictions, PurchaseModel, repeat_purchase_rate
+from .base import Array, NewCustomerPredictions, PurchaseModel
 from .bgnbd import conditional_from_alive
 from .covariates import CovariatesMixin
+from .fitting import repeat_purchase_rate
 
 PARAMS = ("r", "alpha", "a", "b")
 

@@ -193,7 +193,7 @@ def fit_distributed(
     model: BaseModel, grouped: DataFrame, unit: str | None, n_distinct: int
 ) -> BaseModel:
     """The fit with the likelihood summed across partitions (distinct rows above the limit)."""
-    from ...models.base import maximize_likelihood
+    from ...models.fitting import maximize_likelihood
     from ...units import check_unit
 
     unit = check_unit(unit, "time_unit") if unit is not None else None
