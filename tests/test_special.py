@@ -305,3 +305,33 @@ def test_logconcave_integral_with_a_sharp_knee() -> None:
     ref = ref_log_hyp2f1(1.0, 0.5, 1.7, repr(math.exp(-20.0)))
     ours = log_hyp2f1(1.0, 0.5, 1.7, 1.0 - math.exp(-20.0), log1mz=-20.0)
     assert float(ours) == pytest.approx(ref, rel=1e-12)
+
+
+def test_mean_until_death_short_horizon_series_equals_integral_and_closed_form(
+    monkeypatch,
+) -> None:
+    """Small κ (the first discounting steps of a CLV): the power series in κ equals the
+    log-concave integral it replaces (to 1e-10) and the FHL closed form where that form
+    is well conditioned (to 1e-9), including a = 1, where the closed form is singular."""
+    from scipy.special import hyp2f1
+
+    import clvmodel.special as sp
+
+    rng = np.random.default_rng(11)
+    n = 400
+    b = 10 ** rng.uniform(-0.5, 2.5, n)
+    m = 10 ** rng.uniform(-2, 2.5, n)
+    k = sp.SERIES_RATIO * 10 ** rng.uniform(-6, 0, n) / np.maximum(0.5 * (m + 1), 1)
+    for a in (0.3, 1.0, 2.5, 40.0):
+        series = sp._mean_until_death(a, b, m, k)
+        with monkeypatch.context() as mp:
+            mp.setattr(sp, "SERIES_RATIO", -1.0)  # every row through the integral
+            integral = sp._mean_until_death(a, b, m, k)
+        np.testing.assert_allclose(series, integral, rtol=1e-10)
+        assert np.all(series > 0) and np.all(series <= m * k * (1 + 1e-15))  # E ≤ mκ
+        if a != 1.0:
+            z, c = k / (1 + k), a + b - 1
+            with np.errstate(all="ignore"):
+                bracket = 1 - hyp2f1(m, b, c, z) * (1 - z) ** m
+            ok = (c > 0) & (np.abs(bracket) > 1e-2)
+            np.testing.assert_allclose(series[ok], (c / (a - 1) * bracket)[ok], rtol=1e-9)
