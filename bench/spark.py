@@ -144,6 +144,11 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--customers", type=int, default=100_000)
     parser.add_argument("--master", default="local[2]")
+    parser.add_argument(
+        "--driver-memory",
+        default="8g",
+        help="--spark-driver-memory of the Spark run (local: the executors share it)",
+    )
     parser.add_argument("--out", type=Path, default=HERE / "SPARK.md")
     args = parser.parse_args()
     log = log_for(args.customers)
@@ -154,7 +159,7 @@ def main() -> None:
         out = WORK / f"run_{engine}_{args.customers}"
         cmd = [CLI, "run", *common, "--out", str(out), "--engine", engine]
         if engine == "spark":
-            cmd += ["--spark-master", args.master]
+            cmd += ["--spark-master", args.master, "--spark-driver-memory", args.driver_memory]
         wall, rss, cpu = measure(cmd)
         run = json.loads((out / "run.json").read_text())
         rows[engine] = {"wall": wall, "rss": rss, "cpu": cpu, "stages": run["stages"], "dir": out}
@@ -166,7 +171,8 @@ def main() -> None:
         f"# Spark engine next to DuckDB: {args.customers:,} customers",
         "",
         f"Command: `python bench/spark.py --customers {args.customers} --master "
-        f"'{args.master}'`; machine: {platform.machine()}, {os.cpu_count()} cores, "
+        f"'{args.master}' --driver-memory {args.driver_memory}`; machine: "
+        f"{platform.machine()}, {os.cpu_count()} cores, "
         f"Python {platform.python_version()}; load average {load:.1f} (1 min, before/after "
         "the runs: above ~1 the machine was shared and the times are inflated).",
         "",

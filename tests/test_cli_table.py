@@ -273,3 +273,29 @@ def test_output_through_a_symlink_keeps_the_link(files) -> None:
     code, err = _run("fit", SUMMARY, "--model", "bgnbd", "--out", link)
     assert code == 0, err
     assert link.is_symlink() and json.loads(real.read_text())["model"] == "bgnbd"
+
+
+def test_a_spark_out_of_memory_is_one_line_saying_what_to_raise(monkeypatch, tmp_path) -> None:
+    """A JVM heap exhausted on the Spark path (a Py4JJavaError whose text names
+    java.lang.OutOfMemoryError) is one line naming --spark-driver-memory, exit 1."""
+    from clvmodel.cli import commands
+
+    def boom(*_args: object) -> int:
+        raise RuntimeError(
+            "An error occurred while calling o78.collect.\n"
+            ": java.lang.OutOfMemoryError: Java heap space\n\tat ..."
+        )
+
+    monkeypatch.setitem(commands.COMMANDS, "run", boom)
+    code, err = _run(
+        "run",
+        DATA / "cdnow_transactions.csv.gz",
+        "--out",
+        tmp_path / "r",
+        "--engine",
+        "spark",
+        "--spark-driver-memory",
+        "4g",
+    )
+    assert code == 1
+    assert err.count("\n") == 1 and "--spark-driver-memory" in err and "Traceback" not in err

@@ -85,6 +85,13 @@ def main(
         duckdb = sys.modules.get("duckdb")
         if duckdb is not None and isinstance(exc, duckdb.Error):
             return fail(f"cannot process the input: {exc}", ExitStatus.INPUT_ERROR)
+        if "java.lang.OutOfMemoryError" in str(exc):  # a Py4JJavaError from Spark
+            return fail(
+                "Spark ran out of memory (java.lang.OutOfMemoryError): give it more with "
+                "--spark-driver-memory (e.g. 4g; on a local master the executors share the "
+                "driver's) or, on a cluster, spark.executor.memory",
+                ExitStatus.ERROR,
+            )
         return fail(f"internal error ({type(exc).__name__}): {exc}", ExitStatus.ERROR)
 
 

@@ -212,6 +212,7 @@ def _run(args: argparse.Namespace, source: str, out_dir: str, err: TextIO) -> in
         currency=args.currency,
         engine=getattr(args, "engine", "duckdb"),
         spark_master=getattr(args, "spark_master", "local[*]"),
+        spark_driver_memory=getattr(args, "spark_driver_memory", None),
         allow_unconverged=args.allow_unconverged,
         **_run_covariates(args),
     )

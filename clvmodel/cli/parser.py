@@ -221,3 +221,10 @@ def _add_run_options(p: argparse.ArgumentParser) -> None:
         default="local[*]",
         help="Spark master when no session is active (default local[*]; spark-submit sets it)",
     )
+    p.add_argument(
+        "--spark-driver-memory",
+        default=None,
+        metavar="SIZE",
+        help="spark.driver.memory of a session started here, e.g. 4g (on a local master the "
+        "executors share it; default: Spark's own, 1g)",
+    )

@@ -70,6 +70,9 @@ class RunConfig:
         Spark (a file, folder or glob) in the active SparkSession or one on ``spark_master``.
     spark_master : str
         Spark master of the session built when none is active.
+    spark_driver_memory : str, optional
+        ``spark.driver.memory`` of that session (e.g. ``"4g"``; on a ``local`` master the
+        executors run in the driver and share it); ``None``: Spark's default.
     covariates : str, optional
         CSV/Parquet file with ``customer_col`` and numeric covariate columns, one row per
         customer (every customer of the log needs one), joined onto the summary by the
@@ -104,6 +107,7 @@ class RunConfig:
     allow_unconverged: bool = False
     engine: str = "duckdb"
     spark_master: str = "local[*]"
+    spark_driver_memory: str | None = None
     covariates: str | None = None
     purchase_covariates: tuple[str, ...] = ()
     dropout_covariates: tuple[str, ...] = ()

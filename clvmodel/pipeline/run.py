@@ -225,7 +225,8 @@ def _open_engine(source: pd.DataFrame | str | Path, config: RunConfig) -> Any:
         from ..engines.spark.session import SparkOptions, get_session
         from ..engines.spark.summary import SparkSummaryEngine
 
-        spark = get_session(SparkOptions(master=config.spark_master))
+        options = SparkOptions(master=config.spark_master, driver_memory=config.spark_driver_memory)
+        spark = get_session(options)
         if isinstance(source, pd.DataFrame):
             return SparkSummaryEngine(spark, spark.createDataFrame(source), **columns)
         return SparkSummaryEngine(spark, str(source), **columns)
