@@ -9,9 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from clvmodel import BetaGeoModel, GammaGammaModel, InputError
+from clvmodel import (
+    BetaGeoModel,
+    GammaGammaModel,
+    InputError,
+    ModifiedBetaGeoModel,
+    ParetoNBDModel,
+)
 from clvmodel.clv import customer_lifetime_value, score
 from clvmodel.intervals import prediction_intervals
+from clvmodel.models import bgnbd, mbgnbd
+from clvmodel.models.base import PurchaseModel
+from clvmodel.models.gamma_gamma import expected_spend, expected_spend_and_log_gradient
 from clvmodel.simulate import bgnbd_summary, covariate_summary, gamma_gamma_spend
 
 QUANTITIES = ["p_alive", "expected_purchases", "expected_spend", "clv"]
@@ -86,6 +95,136 @@ def test_bootstrap_and_covariate_models() -> None:
         prediction_intervals(bg, data, horizon=26, method="jackknife")
     with pytest.raises(InputError, match="'level' parameter"):
         prediction_intervals(bg, data, horizon=26, level=90)
+
+
+@pytest.mark.parametrize("module", [bgnbd, mbgnbd])
+def test_log_death_odds_gradient_is_the_derivative(module) -> None:
+    """The closed-form gradient of the log death odds against central differences, from
+    one-time buyers to heavy ones, recent and lapsed, and a beta below 1."""
+    x = np.array([0.0, 1.0, 1.0, 3.0, 40.0, 200.0, 2.0])
+    tx = np.array([0.0, 0.5, 30.0, 10.0, 51.0, 100.0, 3.0])
+    T = np.array([52.0, 52.0, 30.0, 52.0, 52.0, 400.0, 1000.0])
+    params = np.array([0.24, 4.4, 0.79, 0.65])
+    odds, grad = module.log_death_odds_gradient(params, x, tx, T)
+    np.testing.assert_array_equal(odds, module._log_death_odds(params, x, tx, T))
+    np.testing.assert_array_equal(expit_(-odds), module.p_alive(params, x, tx, T))
+    for j in range(4):  # L reaches hundreds: a wider step keeps the rounding error small
+        h = 1e-4 * params[j]
+        up, down = params.copy(), params.copy()
+        up[j] += h
+        down[j] -= h
+        with np.errstate(invalid="ignore"):
+            num = module._log_death_odds(up, x, tx, T) - module._log_death_odds(down, x, tx, T)
+        num = np.where(np.isfinite(num), num / (2 * h), 0.0)  # BG/NBD x = 0: L = -inf
+        np.testing.assert_allclose(grad[j], num, rtol=1e-6, atol=1e-9, err_msg=str(j))
+    if module is bgnbd:
+        assert (grad[:, 0] == 0).all()
+
+
+def expit_(v: np.ndarray) -> np.ndarray:
+    from scipy.special import expit
+
+    return expit(v)
+
+
+def test_log_expected_spend_gradient_is_the_derivative() -> None:
+    x = np.array([0.0, 1.0, 2.0, 30.0, 500.0])
+    m = np.array([0.0, 5.0, 120.0, 35.0, 1e4])
+    params = np.array([6.25, 3.74, 15.44])
+    spend, grad = expected_spend_and_log_gradient(params, x, m)
+    np.testing.assert_array_equal(spend, expected_spend(params, x, m))
+    for j in range(3):
+        h = 1e-4 * params[j]
+        up, down = params.copy(), params.copy()
+        up[j] += h
+        down[j] -= h
+        num = (np.log(expected_spend(up, x, m)) - np.log(expected_spend(down, x, m))) / (2 * h)
+        np.testing.assert_allclose(grad[j], num, rtol=1e-6, atol=1e-12, err_msg=str(j))
+
+
+@pytest.mark.parametrize("model", [BetaGeoModel, ModifiedBetaGeoModel])
+@pytest.mark.parametrize("spend", [True, False])
+def test_closed_form_delta_equals_forward_differences(
+    fitted, model: type[PurchaseModel], spend: bool, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The delta intervals from the closed-form gradients (P(alive), spend) and the step
+    sums per distinct (x, T) are those of forward differences of every prediction, to
+    the forward-difference error (the step is 1e-6)."""
+    data, _, gg = fitted
+    pm = model().fit(data)
+    args = {"horizon": 52, "step": 4, "discount_rate": 0.1, "level": 0.9}
+    if spend:
+        args["spend_model"] = gg
+    fast = prediction_intervals(pm, data, method="delta", **args)
+    monkeypatch.setattr(model, "_log_death_odds_gradient_fn", None)
+    slow = prediction_intervals(pm, data, method="delta", **args)
+    assert fast.columns.tolist() == slow.columns.tolist()
+    assert fast.index.equals(slow.index)
+    for name in fast.columns:  # forward differences: about 4e-6 off (see the next test)
+        rtol = 1e-12 if not name.endswith(("_lower", "_upper")) else 2e-5
+        np.testing.assert_allclose(fast[name], slow[name], rtol=rtol, err_msg=name)
+    for name, total in slow.attrs["totals"].items():
+        for b in ("estimate", "lower", "upper"):
+            assert fast.attrs["totals"][name][b] == pytest.approx(total[b], rel=1e-6), (name, b)
+    # The interval has width where it should: a live customer's CLV is uncertain.
+    assert (fast["clv_upper"] > fast["clv_lower"]).mean() > 0.99 if spend else True
+
+
+def test_closed_form_delta_matches_central_differences(fitted) -> None:
+    """The half-widths ``g(upper) - g(point)`` (logit / log scale) are ``z sqrt(J Σ Jᵀ)``
+    with ``J`` from central differences of the scored predictions (step 1e-4: error about
+    1e-8), to 1e-6; forward differences with step 1e-6 are about 4e-6 off."""
+    from scipy.special import logit, ndtri
+
+    from clvmodel.intervals.delta import with_params
+    from clvmodel.models.optimize import natural
+
+    data, bg, gg = fitted
+    args = {"horizon": 52, "step": 4, "discount_rate": 0.1}
+    fast = prediction_intervals(bg, data, method="delta", spend_model=gg, **args)
+    cols = {"p_alive": logit, "expected_purchases": np.log, "clv": np.log}
+
+    def scored(pm: PurchaseModel, sm: GammaGammaModel) -> dict[str, np.ndarray]:
+        out = score(pm, data, spend_model=sm, **args)
+        with np.errstate(divide="ignore"):
+            return {n: g(out[n].to_numpy()) for n, g in cols.items()}
+
+    rows: dict[str, list[np.ndarray]] = {n: [] for n in cols}
+    for which, model in enumerate((bg, gg)):
+        x, _ = model.result_.fitted_scale()
+        for j in range(len(x)):
+            ends = []
+            for sign in (1, -1):
+                xj = x.copy()
+                xj[j] += sign * 1e-4
+                moved = with_params(model, natural(xj, model.result_.is_log_scale))
+                ends.append(scored(moved, gg) if which == 0 else scored(bg, moved))
+            with np.errstate(invalid="ignore"):  # P(alive) = 1: inf - inf
+                for n in cols:
+                    rows[n].append((ends[0][n] - ends[1][n]) / 2e-4)
+    cov = np.zeros((7, 7))
+    cov[:4, :4], cov[4:, 4:] = bg.result_.fitted_scale()[1], gg.result_.fitted_scale()[1]
+    for n, g in cols.items():
+        jac = np.nan_to_num(np.array(rows[n]))  # P(alive) = 1: logit is inf, no spread
+        ref = ndtri(0.95) * np.sqrt(np.einsum("ir,ij,jr->r", jac, cov, jac))
+        with np.errstate(divide="ignore", invalid="ignore"):
+            half = g(fast[f"{n}_upper"].to_numpy()) - g(fast[n].to_numpy())
+        live = ref > 0
+        np.testing.assert_allclose(half[live], ref[live], rtol=1e-6, err_msg=n)
+
+
+def test_delta_without_closed_form_uses_differences() -> None:
+    """Pareto/NBD has no closed-form P(alive) gradient here: forward differences."""
+    rng = np.random.default_rng(3)
+    data = bgnbd_summary(
+        600, r=0.5, alpha=6.0, a=0.8, b=2.5, T=np.round(rng.uniform(30, 60, 600)), seed=rng
+    )
+    data["monetary_value"] = gamma_gamma_spend(data["frequency"], p=6, q=4, gamma=15, seed=rng)
+    pm, gg = ParetoNBDModel().fit(data), GammaGammaModel().fit(data)
+    delta = prediction_intervals(pm, data, horizon=26, spend_model=gg, method="delta")
+    point = score(pm, data, horizon=26, spend_model=gg).set_index("customer_id")
+    np.testing.assert_allclose(delta["clv"], point["clv"], rtol=1e-12)
+    assert (delta["clv_lower"] < delta["clv"]).all() and (delta["clv"] < delta["clv_upper"]).all()
 
 
 # The fixed customers of the coverage study: (x, t_x, T, mean spend).

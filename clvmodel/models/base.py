@@ -439,6 +439,9 @@ class PurchaseModel(BaseModel):
     #: purchases of a live customer do not depend on ``t_x`` (BG/NBD, MBG/NBD, Pareto/NBD).
     #: Multi-horizon predictions then evaluate ``g`` once per distinct ``(x, T)``.
     _alive_factorises: ClassVar[bool] = False
+    #: ``f(params, x, t_x, T) -> (L, ∂L/∂params)`` with ``P(alive) = expit(-L)``, where the
+    #: model has it in closed form (the fast delta-method intervals use it).
+    _log_death_odds_gradient_fn: ClassVar[Callable[..., tuple[Array, Array]] | None] = None
 
     def _inputs(self, arrays: tuple[Array, ...]) -> tuple[Any, tuple[Array, ...]]:
         """Parameters and data arrays for the prediction functions (per customer with

@@ -20,17 +20,39 @@ from .fitting import repeat_purchase_rate
 PARAMS = ("r", "alpha", "a", "b")
 
 
-def _log_death_odds(params: Array, x: Array, tx: Array, T: Array) -> Array:
-    """log of ``δ(x>0) a/(b+x-1) ((α+T)/(α+t_x))^(r+x)``; -inf where x == 0."""
+def _log_death_odds(
+    params: Array, x: Array, tx: Array, T: Array, span: Array | None = None
+) -> Array:
+    """log of ``δ(x>0) a/(b+x-1) ((α+T)/(α+t_x))^(r+x)``; -inf where x == 0. ``span`` is
+    ``log(α+T) - log(α+t_x)`` where the caller has it."""
     r, alpha, a, b = params
+    if span is None:
+        span = np.log(alpha + T) - np.log(alpha + tx)
     with np.errstate(divide="ignore", invalid="ignore"):
-        odds = np.log(a) - np.log(b + x - 1.0) + (r + x) * (np.log(alpha + T) - np.log(alpha + tx))
+        odds = np.log(a) - np.log(b + x - 1.0) + (r + x) * span
     return np.where(x > 0, odds, -np.inf)
 
 
 def p_alive(params: Array, x: Array, tx: Array, T: Array) -> Array:
     """P(alive at T | x, t_x, T), FHL (2005) eq. (11)."""
     return expit(-_log_death_odds(params, x, tx, T))
+
+
+def log_death_odds_gradient(params: Array, x: Array, tx: Array, T: Array) -> tuple[Array, Array]:
+    """The log death odds ``L`` of :func:`p_alive` (``P(alive) = expit(-L)``) and its
+    gradient in ``(r, α, a, b)``, shape ``(4, n)``: ``∂L/∂r = log((α+T)/(α+t_x))``,
+    ``∂L/∂α = (r+x)(1/(α+T) - 1/(α+t_x))``, ``∂L/∂a = 1/a``, ``∂L/∂b = -1/(b+x-1)``;
+    0 where ``x == 0`` (there ``L = -∞`` whatever the parameters)."""
+    r, alpha, a, b = params
+    grad = np.empty((4, len(x)))
+    span = np.subtract(np.log(alpha + T), np.log(alpha + tx), out=grad[0])
+    odds = _log_death_odds(params, x, tx, T, span)
+    np.multiply(r + x, (tx - T) / ((alpha + T) * (alpha + tx)), out=grad[1])
+    grad[2] = 1.0 / a
+    with np.errstate(divide="ignore"):
+        np.divide(-1.0, b + x - 1.0, out=grad[3])
+    np.copyto(grad, 0.0, where=x <= 0)
+    return odds, grad
 
 
 #: The hypergeometric closed form is used where its bracket ``1 - (1-z)^m 2F1`` is at least
@@ -208,6 +230,7 @@ class BetaGeoModel(CovariatesMixin, NewCustomerPredictions, PurchaseModel):
     _p_alive_fn = staticmethod(p_alive)
     _expected_purchases_fn = staticmethod(expected_purchases)
     _alive_factorises = True  # E[X(t)] = P(alive) g(t; x, T), see PurchaseModel
+    _log_death_odds_gradient_fn = staticmethod(log_death_odds_gradient)
     _expected_new_fn = staticmethod(expected_purchases_new)
     _probability_fn = staticmethod(probability_of_purchases)
     _conditional_probability_fn = staticmethod(conditional_probability_of_purchases)

@@ -33,6 +33,19 @@ def expected_spend(params: Array, x: Array, m: Array) -> Array:
     return p * (g + x * mbar) / (p * x + q - 1.0)
 
 
+def expected_spend_and_log_gradient(params: Array, x: Array, m: Array) -> tuple[Array, Array]:
+    """:func:`expected_spend` and the gradient of its log in ``(p, q, γ)``, shape ``(3, n)``:
+    ``1/p - x/(px+q-1)``, ``-1/(px+q-1)`` and ``1/(γ + x m̄)``."""
+    p, q, g = params
+    spend = expected_spend(params, x, m)
+    grad = np.empty((3, len(x)))
+    np.divide(-1.0, p * x + q - 1.0, out=grad[1])
+    np.multiply(x, grad[1], out=grad[0])
+    grad[0] += 1.0 / p
+    np.divide(1.0, g + x * np.where(x > 0, m, 0.0), out=grad[2])
+    return spend, grad
+
+
 def _customers(n: int) -> str:
     return f"{n:,} customer{'' if n == 1 else 's'}"
 

@@ -29,9 +29,28 @@ def p_alive(params: Array, x: Array, tx: Array, T: Array) -> Array:
 
     1 / (1 + a/(b+x) ((α+T)/(α+t_x))^(r+x))
     """
+    return expit(-_log_death_odds(params, x, tx, T))
+
+
+def _log_death_odds(params: Array, x: Array, tx: Array, T: Array) -> Array:
+    """log of ``a/(b+x) ((α+T)/(α+t_x))^(r+x)``."""
     r, alpha, a, b = params
-    log_odds = np.log(a) - np.log(b + x) + (r + x) * (np.log(alpha + T) - np.log(alpha + tx))
-    return expit(-log_odds)
+    return np.log(a) - np.log(b + x) + (r + x) * (np.log(alpha + T) - np.log(alpha + tx))
+
+
+def log_death_odds_gradient(params: Array, x: Array, tx: Array, T: Array) -> tuple[Array, Array]:
+    """The log death odds ``L`` of :func:`p_alive` (``P(alive) = expit(-L)``) and its
+    gradient in ``(r, α, a, b)``, shape ``(4, n)`` (as BG/NBD's with ``b+x`` for ``b+x-1``)."""
+    r, alpha, a, b = params
+    grad = np.stack(
+        [
+            np.log(alpha + T) - np.log(alpha + tx),
+            (r + x) * (1.0 / (alpha + T) - 1.0 / (alpha + tx)),
+            np.full(np.shape(x), 1.0 / a),
+            -1.0 / (b + x),
+        ]
+    )
+    return _log_death_odds(params, x, tx, T), grad
 
 
 def expected_purchases(params: Array, t: ArrayLike, x: Array, tx: Array, T: Array) -> Array:
@@ -119,6 +138,7 @@ class ModifiedBetaGeoModel(CovariatesMixin, NewCustomerPredictions, PurchaseMode
     _p_alive_fn = staticmethod(p_alive)
     _expected_purchases_fn = staticmethod(expected_purchases)
     _alive_factorises = True  # E[X(t)] = P(alive) g(t; x, T), see PurchaseModel
+    _log_death_odds_gradient_fn = staticmethod(log_death_odds_gradient)
     _expected_new_fn = staticmethod(expected_purchases_new)
     _probability_fn = staticmethod(probability_of_purchases)
     _conditional_probability_fn = staticmethod(conditional_probability_of_purchases)
