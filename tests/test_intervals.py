@@ -213,6 +213,28 @@ def test_closed_form_delta_matches_central_differences(fitted) -> None:
         np.testing.assert_allclose(half[live], ref[live], rtol=1e-6, err_msg=n)
 
 
+def test_total_intervals_in_chunks_are_the_same(fitted, monkeypatch: pytest.MonkeyPatch) -> None:
+    """total_intervals evaluates the collapsed rows in chunks (bounded memory beside the
+    scoring): chunks of 50 rows give the totals of one chunk."""
+    from clvmodel.intervals import _distinct, total_intervals, totals
+
+    data, bg, gg = fitted
+    rows, group = _distinct([data[c].to_numpy(float) for c in ("frequency", "recency", "T")])
+    count = np.bincount(group).astype(float)
+    xm = np.bincount(group, (data["frequency"] * data["monetary_value"]).to_numpy())
+    args = {"horizon": 52.0, "step": 4.0, "spend_model": gg, "spend_sum": xm, "n_draws": 30}
+    whole = {m: total_intervals(bg, rows, count, method=m, **args) for m in ("delta", "parametric")}
+    monkeypatch.setattr(totals, "CHUNK_ROWS", 50)
+    assert len(count) > 10 * 50
+    for method, expected in whole.items():
+        got = total_intervals(bg, rows, count, method=method, **args)
+        for name, value in expected.items():
+            for b in ("estimate", "lower", "upper"):
+                # Delta: the sums' rounding (1e-16) over the difference step (1e-6).
+                rel = 1e-9 if method == "delta" and b != "estimate" else 1e-12
+                assert got[name][b] == pytest.approx(value[b], rel=rel), (method, name, b)
+
+
 def test_delta_without_closed_form_uses_differences() -> None:
     """Pareto/NBD has no closed-form P(alive) gradient here: forward differences."""
     rng = np.random.default_rng(3)

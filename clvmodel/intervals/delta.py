@@ -135,6 +135,26 @@ def _linear_map(model: BaseModel) -> tuple[Array, Array, Array]:
     return _root(cov).T * scale, cov, scale
 
 
+def horizon_steps(
+    horizon: float, step: float, per_unit_rate: float
+) -> tuple[list[float], list[float]]:
+    """The step ends and their discount factors, as :class:`clvmodel.clv.HorizonSums`."""
+    times = [float(t) for t in _grid(horizon, step)]
+    return times, [float(f) for f in (1.0 + per_unit_rate) ** (-np.asarray(times))]
+
+
+def key_step_sums(
+    model: PurchaseModel, key: tuple[Array, ...], times: list[float], factors: list[float]
+) -> tuple[Array, Array] | None:
+    """The discounted step sums of ``g(t; x, T)`` and ``g(t_K)`` at ``key = (x, T, T)``
+    (``E[X(t)] / P(alive)`` there, as :class:`clvmodel.clv.HorizonSums`); ``None`` where
+    P(alive) is not positive. A customer's sums are these times their P(alive)."""
+    ref = model._p_alive(key)
+    if not (np.all(np.isfinite(ref)) and np.all(ref > 0)):
+        return None
+    return model._step_sums(key, times, factors, scale=1.0 / ref)
+
+
 def _key_sums(
     model: PurchaseModel, key: tuple[Array, ...], times: list[float], factors: list[float]
 ) -> tuple[tuple[Array, Array], Array, Array] | None:
@@ -143,19 +163,13 @@ def _key_sums(
     their logs in each fitted-scale parameter, ``(k, n_keys)`` each; ``None`` where a
     reference P(alive) is not positive."""
 
-    def sums(m: PurchaseModel) -> tuple[Array, Array] | None:
-        ref = m._p_alive(key)
-        if not (np.all(np.isfinite(ref)) and np.all(ref > 0)):
-            return None
-        return m._step_sums(key, times, factors, scale=1.0 / ref)
-
-    point = sums(model)
+    point = key_step_sums(model, key, times, factors)
     if point is None:
         return None
     k_disc, k_last = [], []
     with np.errstate(divide="ignore", invalid="ignore"):
         for _, moved in steps([model]):
-            out = sums(with_params(model, moved))
+            out = key_step_sums(with_params(model, moved), key, times, factors)
             if out is None:
                 return None
             k_disc.append((out[0] - point[0]) / (DELTA_STEP * point[0]))
@@ -207,9 +221,8 @@ def factorised_delta(
     key = (x[first], T[first], T[first])
     if spend_model is None:  # only E[X(horizon)] is needed
         times, factors = [float(horizon)], [1.0]
-    else:  # as clvmodel.clv.HorizonSums
-        times = [float(t) for t in _grid(horizon, step)]
-        factors = [float(f) for f in (1.0 + per_unit_rate) ** (-np.asarray(times))]
+    else:
+        times, factors = horizon_steps(horizon, step, per_unit_rate)
 
     sums = _key_sums(purchase_model, key, times, factors)
     if sums is None:

@@ -10,13 +10,26 @@ from scipy.linalg import block_diag
 from scipy.special import ndtri
 
 from ..clv import _purchase_sums
+from ..distinct import group_rows
 from ..exceptions import InputError
 from ..models.base import BaseModel, PurchaseModel
 from ..models.gamma_gamma import GammaGammaModel, expected_spend
-from .delta import DELTA_STEP, point_spend_of, steps, total_summary, with_params
+from .delta import (
+    DELTA_STEP,
+    horizon_steps,
+    key_step_sums,
+    point_spend_of,
+    steps,
+    total_summary,
+    with_params,
+)
 from .predictions import parameter_draws
 
 Array = NDArray[np.float64]
+
+#: Rows evaluated at once: bounds the temporaries (this runs beside a pipeline's scoring)
+#: and keeps them in the cache.
+CHUNK_ROWS = 65_536
 
 
 def total_intervals(
@@ -45,6 +58,7 @@ def total_intervals(
     the total CLV, ``margin Σ_g D_g S_g``, needs nothing per customer: the cost is that of a
     few predictions on the distinct rows, whatever the number of customers. Same numbers as
     ``prediction_intervals(...).attrs["totals"]`` (``method`` "delta" or "parametric").
+    Thread-safe: the models are read, never modified (draws and perturbations are copies).
     """
     if method not in ("delta", "parametric"):
         raise InputError(
@@ -60,15 +74,39 @@ def total_intervals(
         with np.errstate(divide="ignore", invalid="ignore"):
             mbar = np.where(x > 0, s / (count * np.where(x > 0, x, 1.0)), 0.0)
 
+    # Models whose E[X(t)] is P(alive) g(t; x, T): g once per distinct (x, T) for all chunks.
+    factorises = purchase_model._alive_factorises and len(a) == 3 and len(x) > 0
+    grouped = group_rows((x, a[2])) if factorises and spend_model is not None else None
+    times, factors = horizon_steps(horizon, step, per_unit_rate)
+
     def purchase_part(pm: PurchaseModel) -> tuple[dict[str, float], Array | None]:
-        """Totals of the purchase predictions and the discounted purchases per row."""
-        out = {"p_alive": float(pm._p_alive(a) @ count)}
-        if spend_model is None:
-            out["expected_purchases"] = float(pm._expected_purchases(a, horizon) @ count)
-            return out, None
-        dp, last = _purchase_sums(pm, a, horizon=horizon, per_unit_rate=per_unit_rate, step=step)
-        out["expected_purchases"] = float(last @ count)
-        return out, dp
+        """Totals of the purchase predictions and the discounted purchases per row, in
+        chunks of :data:`CHUNK_ROWS` rows."""
+        out = {"p_alive": 0.0, "expected_purchases": 0.0}
+        keyed = None
+        if grouped is not None:
+            first = grouped[1]
+            keyed = key_step_sums(pm, (x[first], a[2][first], a[2][first]), times, factors)
+        discounted = []
+        for start in range(0, len(count), CHUNK_ROWS):
+            sl = slice(start, start + CHUNK_ROWS)
+            chunk, c = tuple(r[sl] for r in a), count[sl]
+            alive = pm._p_alive(chunk)
+            if spend_model is None:
+                last = pm._expected_purchases(chunk, horizon)
+            elif keyed is not None:
+                assert grouped is not None
+                g = grouped[0][sl]
+                dp, last = keyed[0][g] * alive, keyed[1][g] * alive
+                discounted.append(dp)
+            else:
+                dp, last = _purchase_sums(
+                    pm, chunk, horizon=horizon, per_unit_rate=per_unit_rate, step=step
+                )
+                discounted.append(dp)
+            out["p_alive"] += float(alive @ c)
+            out["expected_purchases"] += float(last @ c)
+        return out, (np.concatenate(discounted) if spend_model is not None else None)
 
     def totals(
         pm: PurchaseModel,
