@@ -6,7 +6,8 @@ scoring. Customers are simulated from BG/NBD + Gamma-Gamma with daily data (``T`
 this one process (best of ``--repeat``):
 
   point        clvmodel.score: P(alive), expected purchases, expected spend, discounted CLV
-  delta        prediction_intervals(method="delta")  (1 + k evaluations on distinct rows)
+  delta        prediction_intervals(method="delta")  (closed-form gradients for BG/NBD and
+               Gamma-Gamma; the step sums once more per BG/NBD parameter on distinct (x, T))
   parametric   prediction_intervals(method="parametric", n_draws=--draws)
 
     python bench/intervals.py --customers 1000000 --draws 100 --out bench/INTERVALS.json
@@ -92,6 +93,8 @@ def main(argv: list[str] | None = None) -> dict:
         "cpu_seconds": cpu,
         "cpu_ratio_to_point": {k: v / cpu["point"] for k, v in cpu.items()},
         "acceptance_5_delta_within_5x": seconds.get("delta", np.inf) <= 5 * seconds["point"],
+        # On a shared machine the CPU ratio is the honest one (wall time waits for others).
+        "acceptance_5_delta_within_5x_cpu": cpu.get("delta", np.inf) <= 5 * cpu["point"],
         "machine": platform.platform(),
     }
     print(json.dumps(result, indent=2))
