@@ -503,15 +503,16 @@ def tracking_sql(
     occasions up to the observation end. Periods without occasions are absent.
     """
     since = f"CAST({d.day_diff(d.date_literal(first_date), 'o.txn_date')} AS DOUBLE)"
+    # Subqueries, not CTEs: Spark (4.x) does not substitute persisted tables read inside a
+    # CTE definition, and would recompute them from the input.
     return f"""
-WITH repeats AS (
+SELECT period, COUNT(*) AS actual
+FROM (
   SELECT CAST(FLOOR({since} / {d.double(unit_days)}) AS BIGINT) AS period
   FROM {occasions} AS o
   JOIN {customers} AS c ON o.customer_id = c.customer_id
   WHERE c.first_date <= {d.date_literal(end)} AND o.txn_date > c.first_date
-)
-SELECT period, COUNT(*) AS actual
-FROM repeats
+) AS repeats
 GROUP BY period
 ORDER BY period
 """
@@ -534,13 +535,12 @@ def tracking_all_sql(
         return f"CAST(FLOOR(CAST({d.day_diff(start, day)} AS DOUBLE) / {unit}) AS BIGINT)"
 
     return f"""
-WITH every AS (
-  SELECT {period("txn_date")} AS period, COUNT(*) AS n FROM {occasions} GROUP BY 1
-), firsts AS (
-  SELECT {period("first_date")} AS period, COUNT(*) AS n FROM {customers} GROUP BY 1
-)
 SELECT e.period AS period, e.n - COALESCE(f.n, 0) AS actual
-FROM every AS e LEFT JOIN firsts AS f ON e.period = f.period
+FROM (
+  SELECT {period("txn_date")} AS period, COUNT(*) AS n FROM {occasions} GROUP BY 1
+) AS e LEFT JOIN (
+  SELECT {period("first_date")} AS period, COUNT(*) AS n FROM {customers} GROUP BY 1
+) AS f ON e.period = f.period
 WHERE e.n - COALESCE(f.n, 0) > 0
 ORDER BY period
 """
