@@ -37,6 +37,7 @@ and tells :class:`SourceSpec` the kind of each column. The queries then
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -471,6 +472,36 @@ FROM {customers}
 WHERE first_date <= {end}
 {"ORDER BY customer_id" if ordered else ""}
 """
+
+
+#: The column of :func:`fit_table_sql` (with ``spend_sum``) summing each row's customers'
+#: ``frequency × monetary_value`` (0 for those without a repeat purchase).
+SPEND_SUM = "clv_spend_sum"
+
+
+def fit_table_sql(
+    summary: str,
+    columns: Sequence[str],
+    *,
+    where: str | None = None,
+    spend_sum: bool = False,
+    d: Dialect = DUCKDB,
+) -> str:
+    """Distinct rows of ``columns`` with their customer count ``clv_weight`` and, with
+    ``spend_sum``, :data:`SPEND_SUM`; ordered by the columns (the same rows, in the same
+    order, from every engine, so that a fit on them is the same fit)."""
+    cols = ", ".join(d.quote(c) for c in columns)
+    cond = f" WHERE {where}" if where else ""
+    extra = (
+        f", SUM(CASE WHEN frequency > 0 THEN frequency * COALESCE(monetary_value, 0) "
+        f"ELSE 0 END) AS {SPEND_SUM}"
+        if spend_sum
+        else ""
+    )
+    return (
+        f"SELECT {cols}, COUNT(*) AS clv_weight{extra} FROM {summary}{cond} "
+        f"GROUP BY {cols} ORDER BY {cols}"
+    )
 
 
 def stats_sql(customers: str, end: _dt.date, d: Dialect = DUCKDB) -> str:

@@ -410,23 +410,23 @@ class SparkSummaryEngine:
         return table.num_rows
 
     def fit_table(
-        self, name: str, columns: Sequence[str], *, where: str | None = None
+        self,
+        name: str,
+        columns: Sequence[str],
+        *,
+        where: str | None = None,
+        spend_sum: bool = False,
     ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Distinct rows of ``columns`` of summary ``name`` and their customer counts,
-        collapsed in Spark and ordered by the columns (as the DuckDB engine orders them, so
-        that a fit on them is the local fit)."""
-        q = self.dialect.quote
-        cols = ", ".join(q(c) for c in columns)
-        cond = f" WHERE {where}" if where else ""
-        view = f"{self._prefix}_summary_{name}"
+        """Distinct rows of ``columns`` of summary ``name`` and their customer counts (with
+        ``spend_sum``, also their summed ``frequency × monetary_value``), collapsed in Spark
+        and ordered by the columns (as the DuckDB engine orders them, so that a fit on them
+        is the local fit)."""
         self.summary_frame(name)
-        query = (
-            f"SELECT {cols}, COUNT(*) AS clv_weight FROM {view}{cond} "
-            f"GROUP BY {cols} ORDER BY {cols}"
-        )
+        view = f"{self._prefix}_summary_{name}"
+        query = sql.fit_table_sql(view, columns, where=where, spend_sum=spend_sum, d=SPARK)
         table = _to_pandas(self.spark.sql(query))
         weights = table.pop("clv_weight").to_numpy(dtype=np.float64)
-        return {c: table[c].to_numpy(dtype=np.float64) for c in columns}, weights
+        return {c: table[c].to_numpy(dtype=np.float64) for c in table.columns}, weights
 
     def summary_batches(
         self, name: str, columns: Sequence[str] | None = None, *, batch_rows: int = 500_000
