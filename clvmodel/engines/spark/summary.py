@@ -9,9 +9,15 @@ sql.SPARK` dialect:
 - a Spark DataFrame.
 
 Every row-by-row step runs in Spark; the driver sees a handful of counts, the per-period
-tracking counts and the rejected rows. The classified rows, the purchase occasions and the
-per-customer aggregates are persisted (memory, spilling to disk) while the engine is open,
-as the DuckDB engine keeps them in temporary tables.
+tracking counts and the rejected rows. The input is read once for the summary: the
+classified rows are grouped by reason, customer and day in one pass
+(:func:`~clvmodel.engines.spark.exact.grouped_sql`, amounts summed exactly as integer limbs
+rather than in Spark's slow DECIMAL(38, 18)), and that table, persisted (memory, spilling
+to disk), answers the bounds, the ledger and the occasions; the per-customer aggregates and
+the summaries are persisted too, and the grouped rows are released once they are built
+(:meth:`SparkSummaryEngine.release`). The rejects read the input again, only when some row
+is rejected. Queries on persisted tables use no CTEs: Spark 4 does not substitute a
+persisted table read inside a CTE definition and would recompute it from the input.
 
 Row numbers
 -----------
