@@ -349,6 +349,17 @@ def write_results(results: dict, out: Path, command: str) -> None:
             f"**{'met' if ok else 'NOT met'}**.",
             "",
         ]
+    if "item1" in results and "item2" in results:
+        small, large = results["item1"], results["item2"]
+        growth = large["clvmodel_mib"] / small["clvmodel_mib"]
+        lines += [
+            "## 3. Memory growth from items 1 and 2",
+            "",
+            f"Peak RSS at {large['transactions']:,} transactions / at {small['transactions']:,}: "
+            f"{large['clvmodel_mib']:.0f} / {small['clvmodel_mib']:.0f} MiB = **{growth:.2f}x** "
+            f"(target <= 1.5x: **{'met' if growth <= 1.5 else 'NOT met'}**).",
+            "",
+        ]
     if "item3" in results:
         rows = results["item3"]
         lines += [

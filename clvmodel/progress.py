@@ -12,6 +12,11 @@ bar, only when its stream is a terminal, so pipes and captured output stay clean
             ...
             stage.advance(len(batch))          # the bar, on a terminal
     stages.records()                           # [{"name": "score", "seconds": ..., "rows": ...}]
+
+A stage that needs none of the resources of the stages around it (pure numpy on arrays
+already in memory) can run beside them on the other core: :meth:`Stages.start` runs it
+in a thread, and the handle's ``join`` waits, re-raises its error, and records and prints
+its line (with its own elapsed time) where the job joins it.
 """
 
 from __future__ import annotations
@@ -20,6 +25,7 @@ import contextlib
 import resource
 import shutil
 import sys
+import threading
 import time
 from collections.abc import Callable, Iterable, Iterator
 from types import TracebackType
@@ -214,7 +220,21 @@ class Stages:
         finally:
             if bar is not None:
                 bar.close()
-        seconds = time.perf_counter() - started
+        self._finish(current, time.perf_counter() - started)
+
+    def start(self, name: str, fn: Callable[[Stage], object], *, background: bool = True) -> Job:
+        """Run ``fn(stage)`` as stage ``name`` in a thread, beside the stages that follow;
+        ``join`` the returned :class:`Job` for its result (and its line). With
+        ``background=False`` it runs here and now (one core), joined all the same."""
+        job = Job(self, name, fn)
+        if background:
+            job._thread.start()
+        else:
+            job._run()
+        return job
+
+    def _finish(self, current: Stage, seconds: float) -> None:
+        name = current.name
         self._records.append({"name": name, "seconds": round(seconds, 3), "rows": current.rows})
         if self.log is not None:
             rows = f", {current.rows:,} rows" if current.rows is not None else ""
@@ -228,3 +248,37 @@ class Stages:
     def elapsed(self) -> float:
         """Seconds since the stages object was made."""
         return time.perf_counter() - self._started
+
+
+class Job:
+    """A stage running in a thread (:meth:`Stages.start`): :meth:`join` for its result."""
+
+    def __init__(self, stages: Stages, name: str, fn: Callable[[Stage], T]) -> None:
+        self._stages = stages
+        self._stage = Stage(name, None)
+        self._fn = fn
+        self._result: object = None
+        self._error: BaseException | None = None
+        self._seconds = 0.0
+        self._thread = threading.Thread(target=self._run, name=f"clvmodel {name}", daemon=True)
+
+    def _run(self) -> None:
+        started = time.perf_counter()
+        try:
+            self._result = self._fn(self._stage)
+        except BaseException as exc:  # re-raised in the joining thread
+            self._error = exc
+        self._seconds = time.perf_counter() - started
+
+    def wait(self) -> None:
+        """Wait for the stage to end, whatever its outcome (nothing is recorded)."""
+        if self._thread.ident is not None:
+            self._thread.join()
+
+    def join(self) -> object:
+        """Wait for the stage; re-raise its error, or record its line and return its result."""
+        self.wait()  # a stage started in the background (else it ran in the caller)
+        if self._error is not None:
+            raise self._error
+        self._stages._finish(self._stage, self._seconds)
+        return self._result

@@ -209,14 +209,15 @@ def test_step_sums_of_a_discrete_model_use_distinct_rows() -> None:
     np.testing.assert_allclose(last, model._expected_purchases((x, tx, n), 3.0), rtol=1e-12)
 
 
-@pytest.mark.parametrize("n", [1, 7, 10, 1001, 20000])
-def test_forecast_clv_metrics_equal_clv_metrics(n) -> None:
+@pytest.mark.parametrize("n, rank_chunk", [(1, 7), (7, 7), (10, 7), (1001, 64), (20000, 1 << 20)])
+def test_forecast_clv_metrics_equal_clv_metrics(monkeypatch, n, rank_chunk) -> None:
     from clvmodel.clv_metrics import clv_metrics
-    from clvmodel.pipeline.run import _forecast_clv_metrics
+    from clvmodel.pipeline.metrics import forecast_clv_metrics
 
+    monkeypatch.setattr("clvmodel.pipeline.metrics.RANK_CHUNK", rank_chunk)  # chunks, or one
     c = np.random.default_rng(n).gamma(0.5, 10.0, n)
     expected = clv_metrics(pd.DataFrame({"customer_id": np.arange(n), "clv": c}))
-    got = _forecast_clv_metrics(c.copy())
+    got = forecast_clv_metrics(c.copy())
     for key, value in got.items():
         assert value == pytest.approx(expected[key], rel=1e-9, abs=1e-12), key
 
@@ -264,3 +265,14 @@ def test_tracking_without_a_split_equals_the_joined_query(cdnow_transactions_pat
     np.testing.assert_array_equal(fast[0], joined["period"])
     np.testing.assert_array_equal(fast[1], joined["actual"])
     assert fast[1].sum() > 40_000  # CDNOW's repeat occasions
+
+
+@pytest.mark.parametrize("expected", [0, 5, 10, 12, 30])
+def test_kept_scores_column_is_every_batch_in_order_whatever_rows_were_expected(expected) -> None:
+    from clvmodel.pipeline.scoring import _Column
+
+    batches = [np.arange(0.0, 4.0), np.arange(4.0, 9.0), np.arange(9.0, 12.0)]
+    column = _Column(expected)
+    for values in batches:
+        column.append(values)
+    np.testing.assert_array_equal(column.values(), np.arange(12.0))

@@ -469,3 +469,35 @@ def test_figures_are_silent_off_a_terminal_and_deterministic(
     assert captured.out == "" and captured.err == ""
     second = [hashlib.sha256(p.read_bytes()).hexdigest() for p in write_figures(run_dir)]
     assert first == second
+
+
+@pytest.mark.parametrize("background", [True, False])
+def test_a_stage_started_beside_the_others_is_recorded_where_it_is_joined(background) -> None:
+    import threading
+
+    from clvmodel.progress import Stages
+
+    lines: list[str] = []
+    stages = Stages(lines.append)
+    seen: list[str] = []
+
+    def work(st):
+        seen.append(threading.current_thread().name)
+        st.rows = 7
+        return 42
+
+    job = stages.start("beside", work, background=background)
+    with stages.stage("main"):
+        pass
+    assert job.join() == 42
+    assert [r["name"] for r in stages.records()] == ["main", "beside"]
+    assert stages.records()[1]["rows"] == 7 and lines[1].startswith("beside: ")
+    assert (seen[0] == "clvmodel beside") is background
+
+    def fail(st):
+        raise ValueError("bad input in the background")
+
+    failing = stages.start("failing", fail, background=background)
+    with pytest.raises(ValueError, match="bad input in the background"):
+        failing.join()
+    assert [r["name"] for r in stages.records()] == ["main", "beside"]  # no line for it

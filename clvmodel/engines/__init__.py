@@ -22,7 +22,8 @@ per-transaction or (apart from batches) a per-customer table:
    passing through Python. :meth:`~SummaryEngine.tracking` gives the repeat purchases per
    period.
 2. **The collapsed fit table**: :meth:`~SummaryEngine.fit_table` returns the distinct rows
-   of some columns with the number of customers on each (what every fit uses).
+   of some columns with the number of customers on each (what every fit uses; with the
+   summed spend, also what the interval of the run's totals uses).
 3. **The scores**: :meth:`~SummaryEngine.score_to` runs the pipeline's scorer
    (:class:`clvmodel.pipeline.scoring.BatchScorer`, pure numpy on one Arrow record batch)
    over a summary where the engine keeps it and writes the scores: the DuckDB engine
@@ -99,9 +100,16 @@ class SummaryEngine(Protocol):
         ...
 
     def fit_table(
-        self, name: str, columns: Sequence[str], *, where: str | None = None
+        self,
+        name: str,
+        columns: Sequence[str],
+        *,
+        where: str | None = None,
+        spend_sum: bool = False,
     ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Distinct rows of ``columns`` (float arrays by name) and their customer counts."""
+        """Distinct rows of ``columns`` (float arrays by name) and their customer counts;
+        with ``spend_sum`` also :data:`~clvmodel.engines.sql.SPEND_SUM`, each row's summed
+        ``frequency × monetary_value`` (:func:`~clvmodel.engines.sql.fit_table_sql`)."""
         ...
 
     def summary_batches(

@@ -411,24 +411,27 @@ class DuckDBSummaryEngine:
         return int(n)
 
     def fit_table(
-        self, name: str, columns: Sequence[str], *, where: str | None = None
+        self,
+        name: str,
+        columns: Sequence[str],
+        *,
+        where: str | None = None,
+        spend_sum: bool = False,
     ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Distinct rows of ``columns`` of summary ``name`` and how many customers each has.
+        """Distinct rows of ``columns`` of summary ``name`` and how many customers each has
+        (with ``spend_sum``, also their summed ``frequency × monetary_value`` under
+        :data:`~clvmodel.engines.sql.SPEND_SUM`).
 
         What a fit needs: the models collapse identical rows into weights anyway, and here
         the collapse happens in the engine, so only the distinct rows reach Python.
         ``where`` is an optional SQL condition on the summary's columns.
         """
-        q = self.dialect.quote
-        cols = ", ".join(q(c) for c in columns)
-        cond = f" WHERE {where}" if where else ""
-        query = (
-            f"SELECT {cols}, COUNT(*) AS clv_weight FROM {self._summary_table(name)}{cond} "
-            f"GROUP BY ALL ORDER BY {cols}"
+        query = sql.fit_table_sql(
+            self._summary_table(name), columns, where=where, spend_sum=spend_sum
         )
         arrays = self.con.execute(query).fetchnumpy()
         weights = np.asarray(arrays.pop("clv_weight"), dtype=np.float64)
-        return {c: np.asarray(arrays[c], dtype=np.float64) for c in columns}, weights
+        return {c: np.asarray(arrays[c], dtype=np.float64) for c in arrays}, weights
 
     def summary_batches(
         self, name: str, columns: Sequence[str] | None = None, *, batch_rows: int = 500_000
@@ -459,8 +462,18 @@ class DuckDBSummaryEngine:
         :func:`clvmodel.pipeline.scoring.score_to_file`)."""
         from ..pipeline.scoring import score_to_file
 
+        table = self._summary_table(name)
+        ((rows,),) = self.con.execute(f"SELECT COUNT(*) FROM {table}").fetchall()
         batches = self.summary_batches(name, scorer.inputs, batch_rows=batch_rows)
-        return score_to_file(batches, scorer, path, metadata=metadata, stage=stage, keep=keep)
+        return score_to_file(
+            batches,
+            scorer,
+            path,
+            metadata=metadata,
+            stage=stage,
+            keep=keep,
+            expected_rows=int(rows) if keep else 0,
+        )
 
     def tracking(
         self,

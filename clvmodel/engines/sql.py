@@ -37,6 +37,7 @@ and tells :class:`SourceSpec` the kind of each column. The queries then
 from __future__ import annotations
 
 import datetime as _dt
+from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Literal
 
@@ -473,6 +474,36 @@ WHERE first_date <= {end}
 """
 
 
+#: The column of :func:`fit_table_sql` (with ``spend_sum``) summing each row's customers'
+#: ``frequency × monetary_value`` (0 for those without a repeat purchase).
+SPEND_SUM = "clv_spend_sum"
+
+
+def fit_table_sql(
+    summary: str,
+    columns: Sequence[str],
+    *,
+    where: str | None = None,
+    spend_sum: bool = False,
+    d: Dialect = DUCKDB,
+) -> str:
+    """Distinct rows of ``columns`` with their customer count ``clv_weight`` and, with
+    ``spend_sum``, :data:`SPEND_SUM`; ordered by the columns (the same rows, in the same
+    order, from every engine, so that a fit on them is the same fit)."""
+    cols = ", ".join(d.quote(c) for c in columns)
+    cond = f" WHERE {where}" if where else ""
+    extra = (
+        f", SUM(CASE WHEN frequency > 0 THEN frequency * COALESCE(monetary_value, 0) "
+        f"ELSE 0 END) AS {SPEND_SUM}"
+        if spend_sum
+        else ""
+    )
+    return (
+        f"SELECT {cols}, COUNT(*) AS clv_weight{extra} FROM {summary}{cond} "
+        f"GROUP BY {cols} ORDER BY {cols}"
+    )
+
+
 def stats_sql(customers: str, end: _dt.date, d: Dialect = DUCKDB) -> str:
     """``customers`` (all with a used row), ``excluded_customers`` (first occasion after
     ``end``) and ``n_transactions`` (occasions of the customers kept)."""
@@ -503,15 +534,16 @@ def tracking_sql(
     occasions up to the observation end. Periods without occasions are absent.
     """
     since = f"CAST({d.day_diff(d.date_literal(first_date), 'o.txn_date')} AS DOUBLE)"
+    # Subqueries, not CTEs: Spark (4.x) does not substitute persisted tables read inside a
+    # CTE definition, and would recompute them from the input.
     return f"""
-WITH repeats AS (
+SELECT period, COUNT(*) AS actual
+FROM (
   SELECT CAST(FLOOR({since} / {d.double(unit_days)}) AS BIGINT) AS period
   FROM {occasions} AS o
   JOIN {customers} AS c ON o.customer_id = c.customer_id
   WHERE c.first_date <= {d.date_literal(end)} AND o.txn_date > c.first_date
-)
-SELECT period, COUNT(*) AS actual
-FROM repeats
+) AS repeats
 GROUP BY period
 ORDER BY period
 """
@@ -534,13 +566,12 @@ def tracking_all_sql(
         return f"CAST(FLOOR(CAST({d.day_diff(start, day)} AS DOUBLE) / {unit}) AS BIGINT)"
 
     return f"""
-WITH every AS (
-  SELECT {period("txn_date")} AS period, COUNT(*) AS n FROM {occasions} GROUP BY 1
-), firsts AS (
-  SELECT {period("first_date")} AS period, COUNT(*) AS n FROM {customers} GROUP BY 1
-)
 SELECT e.period AS period, e.n - COALESCE(f.n, 0) AS actual
-FROM every AS e LEFT JOIN firsts AS f ON e.period = f.period
+FROM (
+  SELECT {period("txn_date")} AS period, COUNT(*) AS n FROM {occasions} GROUP BY 1
+) AS e LEFT JOIN (
+  SELECT {period("first_date")} AS period, COUNT(*) AS n FROM {customers} GROUP BY 1
+) AS f ON e.period = f.period
 WHERE e.n - COALESCE(f.n, 0) > 0
 ORDER BY period
 """

@@ -41,8 +41,10 @@ GRAD_TOL = 1e-5
 EXTREME_LOG = 12.0
 #: Above this many distinct rows, a subsample fit gives the starting point.
 WARM_START_ROWS = 40_000
-#: The log-likelihood is evaluated this many rows at a time (bounded temporaries).
-CHUNK_ROWS = 1_000_000
+#: The log-likelihood is evaluated this many rows at a time: bounded temporaries, and arrays
+#: that stay in the CPU cache (a BG/NBD gradient over 241k rows: 21 ms in chunks of 65,536,
+#: 40-78 ms in one piece, on the same loaded machine).
+CHUNK_ROWS = 65_536
 
 
 def collapse_rows(columns: Sequence[Array], weights: Array) -> tuple[tuple[Array, ...], Array]:

@@ -26,6 +26,13 @@ The job streams: the engine (DuckDB, with a memory limit and spilling) summarise
 fits read the distinct rows with their counts, and scoring reads the summary in Arrow record
 batches and writes each batch's scores before reading the next, so peak memory is set by
 the batch size, not the number of customers.
+
+Both cores: the engine runs its queries on its own threads (``RunConfig.threads``), and
+work that needs only arrays already in memory runs beside the engine's: the Gamma-Gamma
+fit beside the purchase fit while the engine writes the summary file
+(:mod:`clvmodel.pipeline.fits`), and the interval of the totals beside the scoring
+(:meth:`clvmodel.progress.Stages.start`). The engine's connection is used from one thread
+at a time. With ``threads=1`` every stage runs in turn.
 """
 
 from typing import Any
@@ -34,10 +41,14 @@ from .config import DEFAULT_DISCOUNT_RATE, RunConfig, default_horizon
 
 
 def __getattr__(name: str) -> Any:  # the run imports DuckDB: only when it is asked for
-    if name in ("fit_purchase_model", "run_pipeline"):
-        from . import run
+    if name == "fit_purchase_model":
+        from .fits import fit_purchase_model
 
-        return getattr(run, name)
+        return fit_purchase_model
+    if name == "run_pipeline":
+        from .run import run_pipeline
+
+        return run_pipeline
     raise AttributeError(name)
 
 

@@ -14,16 +14,14 @@ import pandas as pd
 from .. import __version__
 from ..clv import _grid
 from ..engines.duckdb import DuckDBSummaryEngine
-from ..evaluation import weighted_holdout_metrics
 from ..exceptions import InputError
 from ..io import write_frame, write_json
-from ..models import get_model_class
-from ..models.base import PurchaseModel
-from ..models.gamma_gamma import GammaGammaModel
 from ..progress import Stages, peak_rss_mib
 from ..units import UNIT_NAMES, check_unit, rate_per_unit, unit_days
 from .config import RunConfig, default_horizon
-from .scoring import BatchScorer, table_of
+from .fits import Fits, beside, fit_statistics, save_models
+from .metrics import forecast_clv_metrics, holdout_check
+from .scoring import BatchScorer
 
 Log = Callable[[str], None]
 FORMATS = ("parquet", "csv")
@@ -31,186 +29,6 @@ FORMATS = ("parquet", "csv")
 
 def _quiet(_: str) -> None:
     pass
-
-
-def fit_purchase_model(
-    key: str,
-    summary: pd.DataFrame,
-    *,
-    weights: np.ndarray | None = None,
-    allow_unconverged: bool = False,
-    covariates: dict[str, Any] | None = None,
-) -> PurchaseModel:
-    """Fit the purchase model registered as ``key`` on ``summary`` (rows weighted);
-    ``covariates``: its covariate settings (``purchase_covariates``, ...)."""
-    cls = get_model_class(key)
-    if not issubclass(cls, PurchaseModel):
-        raise InputError(f"{key!r} is not a purchase model; choose one of the purchase models.")
-    model = cls(allow_unconverged=allow_unconverged, **(covariates or {}))  # type: ignore[call-arg]
-    return model.fit(summary, weights=weights)
-
-
-def _frame(arrays: dict[str, np.ndarray], unit: str) -> pd.DataFrame:
-    frame = pd.DataFrame(arrays)
-    frame.attrs["time_unit"] = unit
-    return frame
-
-
-class _Fits:
-    """Fit the purchase (and spend) model on one summary of the engine."""
-
-    def __init__(self, engine: DuckDBSummaryEngine, config: RunConfig, unit: str) -> None:
-        self.engine = engine
-        self.config = config
-        self.unit = unit
-
-    def purchase(self, name: str) -> tuple[PurchaseModel, dict[str, PurchaseModel], str, Any]:
-        """The chosen model, every fitted candidate, the reason and the comparison (or None)."""
-        cfg = self.config
-        if cfg.purchase_model == "auto":
-            from ..compare import compare_models
-
-            columns = [
-                c
-                for c in self.engine.summary_columns(name)
-                if c in ("frequency", "recency", "T", "frequency_holdout", "duration_holdout")
-            ]
-            rows = table_of(self.engine.summary_batches(name, columns)).to_pandas()
-            rows.attrs["time_unit"] = self.unit
-            comparison = compare_models(rows, models=cfg.candidates)
-            key, reason = comparison.choose()
-            return comparison.models[key], dict(comparison.models), reason, comparison
-        cls = get_model_class(cfg.purchase_model)
-        columns = (*cls.columns, *cfg.covariate_columns)  # rows collapse on the covariates too
-        arrays, weights = self.engine.fit_table(name, columns)
-        model = fit_purchase_model(
-            cfg.purchase_model,
-            _frame(arrays, self.unit),
-            weights=weights,
-            allow_unconverged=cfg.allow_unconverged,
-            covariates=cfg.covariate_settings,
-        )
-        return model, {model.name: model}, f"{model.name} as requested", None
-
-    def spend(self, name: str) -> tuple[GammaGammaModel | None, dict[str, int]]:
-        """The Gamma-Gamma fit and the customers it left out, by reason."""
-        if self.config.amount_col is None:
-            return None, {}
-        arrays, weights = self.engine.fit_table(name, GammaGammaModel.columns)
-        model = GammaGammaModel(allow_unconverged=self.config.allow_unconverged).fit(
-            _frame(arrays, self.unit), weights=weights
-        )
-        x, m = arrays["frequency"], arrays["monetary_value"]
-        left_out = {
-            "gamma-gamma fit: no repeat purchase (scored with the mean spend)": round(
-                float(weights[x == 0].sum())
-            ),
-            "gamma-gamma fit: mean spend <= 0": round(float(weights[(x > 0) & (m <= 0)].sum())),
-        }
-        return model, {k: n for k, n in left_out.items() if n}
-
-
-def _fit_statistics(models: dict[str, PurchaseModel]) -> dict[str, dict[str, Any]]:
-    return {
-        key: {
-            "log_likelihood": m.result_.log_likelihood,
-            "aic": m.result_.aic,
-            "bic": m.result_.bic,
-        }
-        for key, m in models.items()
-    }
-
-
-def _save(models: list[Any], folder: Path, run_id: str) -> None:
-    for model in models:
-        if model is not None:
-            write_json(folder / f"{model.name}.json", {**model.to_dict(), "run_id": run_id})
-
-
-def _holdout_check(
-    engine: DuckDBSummaryEngine,
-    purchase: PurchaseModel,
-    models: dict[str, PurchaseModel],
-    spend: GammaGammaModel | None,
-    scorer: BatchScorer,
-) -> tuple[dict[str, dict[str, Any]], dict[str, Any] | None]:
-    """Holdout accuracy of every calibration model and the CLV ranking metrics."""
-    inputs = dict.fromkeys(c for m in models.values() for c in m.columns)  # with covariates
-    columns = (*inputs, "frequency_holdout", "duration_holdout")
-    arrays, weights = engine.fit_table("calibration", columns)
-    accuracy = {}
-    for key, model in models.items():
-        accuracy[key] = weighted_holdout_metrics(
-            model,
-            tuple(arrays[c] for c in model.columns),
-            arrays["frequency_holdout"],
-            arrays["duration_holdout"],
-            weights,
-        )
-    if spend is None:
-        return accuracy, None
-    from ..clv_metrics import clv_metrics
-
-    parts: dict[str, list[np.ndarray]] = {k: [] for k in ("clv", "spend", "pred", "fh", "mh")}
-    wanted = (*scorer.inputs, "frequency_holdout", "monetary_value_holdout", "duration_holdout")
-    for batch in engine.summary_batches("calibration", wanted):
-        cols = scorer.columns(batch)
-        x = tuple(np.asarray(batch.column(c).to_numpy(), np.float64) for c in purchase.columns)
-        duration = batch.column("duration_holdout").to_numpy()
-        parts["clv"].append(cols["clv"])
-        parts["spend"].append(cols["expected_spend"])
-        parts["pred"].append(purchase._expected_purchases(x, float(duration[0])))
-        parts["fh"].append(batch.column("frequency_holdout").to_numpy())
-        parts["mh"].append(batch.column("monetary_value_holdout").to_numpy())
-    joined = {k: np.concatenate(v) for k, v in parts.items()}
-    ids = np.arange(len(joined["clv"]))
-    scores = pd.DataFrame(
-        {"customer_id": ids, "clv": joined["clv"], "expected_spend": joined["spend"]}
-    )
-    summary = pd.DataFrame(
-        {"frequency_holdout": joined["fh"], "monetary_value_holdout": joined["mh"]},
-        index=pd.Index(ids, name="customer_id"),
-    )
-    predicted = pd.Series(joined["pred"], index=ids)
-    return accuracy, clv_metrics(scores, summary, predicted_holdout_purchases=predicted)
-
-
-def _forecast_clv_metrics(c: np.ndarray) -> dict[str, Any]:
-    """The holdout-free figures of :func:`clvmodel.clv_metrics.clv_metrics` from the CLV
-    array (sorted in place: one array in memory, no id alignment, no gains-curve arrays).
-
-    With ``c`` sorted ascending and ``S`` its sum, the gains curve's points are
-    ``(k/n, top_k/S)`` with ``top_k`` the sum of the ``k`` largest values; its trapezoid
-    area is ``(Σ_k k c_(k) - S/2) / (n S)`` and the Gini ``2 area - 1``, as in
-    :func:`clvmodel.clv_metrics.gini`; the top shares interpolate the curve as
-    ``np.interp`` does there.
-    """
-    c.sort()
-    n = len(c)
-    total = float(c.sum())
-    ranks = np.arange(1, n + 1, dtype=np.float64)
-    area = (float(ranks @ c) - total / 2.0) / (n * total) if total > 0 else 0.5
-    del ranks
-
-    def top_share(f: float) -> float:
-        if not total > 0:
-            return f
-        k = int(np.floor(f * n))
-        low = float(c[n - k :].sum()) if k else 0.0
-        high = low + (float(c[n - k - 1]) if k < n else 0.0)
-        frac = f * n - k
-        return (low + frac * (high - low)) / total
-
-    return {
-        "n_customers": n,
-        "clv_total": total,
-        "clv_mean": total / n,
-        "clv_median": float((c[(n - 1) // 2] + c[n // 2]) / 2.0),
-        "gini_predicted": 2.0 * area - 1.0,
-        "top_10pct_share": top_share(0.1),
-        "top_20pct_share": top_share(0.2),
-        "holdout": False,
-    }
 
 
 def _open_engine(source: pd.DataFrame | str | Path, config: RunConfig) -> Any:
@@ -377,7 +195,8 @@ def _run_into(
                 join_covariates(engine, config, ["full", "calibration"] if holdout else ["full"])
                 st.rows = full["customers"]
                 st.detail = f"{', '.join(config.covariate_columns)} from {config.covariates}"
-        with stages.stage("write summary") as st:
+
+        def write_summary(st: Any) -> None:
             from ..io import atomic_path
 
             with atomic_path(summary_path) as tmp:
@@ -386,13 +205,21 @@ def _run_into(
                     "calibration" if holdout else "full", target, metadata=meta
                 )
                 target.replace(tmp)
-        fits = _Fits(engine, config, unit)
+
+        # Without a holdout check, the engine writes the summary beside the final fits
+        # (numpy, on the other core); with one, first, as the check needs the engine.
+        background = config.threads > 1
+        if holdout:
+            stages.start("write summary", write_summary, background=False).join()
+        fits = Fits(engine, config, unit)
         comparison = None
         if holdout:
             with stages.stage("fit calibration") as st:
                 cal_purchase, cal_models, choice_reason, comparison = fits.purchase("calibration")
                 cal_spend, _ = fits.spend("calibration")
-                _save([*cal_models.values(), cal_spend], out / "models" / "calibration", run_id)
+                save_models(
+                    [*cal_models.values(), cal_spend], out / "models" / "calibration", run_id
+                )
                 st.rows = cal_purchase.n_customers_
             with stages.stage("holdout check") as st:
                 scorer = BatchScorer(
@@ -402,10 +229,10 @@ def _run_into(
                     per_unit_rate=per_unit_rate,
                     margin=config.margin,
                 )
-                accuracy, clv_check = _holdout_check(
+                accuracy, clv_check = holdout_check(
                     engine, cal_purchase, cal_models, cal_spend, scorer
                 )
-                stats = _fit_statistics(cal_models)
+                stats = fit_statistics(cal_models)
                 for key in stats:
                     stats[key].update(accuracy[key])
                 metrics["calibration_models"] = stats
@@ -417,16 +244,54 @@ def _run_into(
         with stages.stage("fit") as st:
             if holdout:  # refit the chosen model on the whole log
                 refit = RunConfig(**{**asdict(config), "purchase_model": key_for_forecast})
-                purchase, fitted, _, _ = _Fits(engine, refit, unit).purchase("full")
+                final = Fits(engine, refit, unit, fits.collapsed)
             else:
-                purchase, fitted, choice_reason, comparison = fits.purchase("full")
-            spend, fit_exclusions = fits.spend("full")
-            _save([*fitted.values(), spend], out / "models", run_id)
+                final = fits
+            # The engine's part first (one connection, one thread), then the two fits, the
+            # spend model's beside the purchase model's, and the summary file beside both.
+            purchase_table, spend_table = final.purchase_table("full"), final.spend_table("full")
+            writing = None
+            if not holdout:
+                writing = stages.start("write summary", write_summary, background=background)
+            try:
+                spend_fit = beside(lambda: final.fit_spend(spend_table), background)
+                purchase, fitted, reason, found = final.fit_purchase(purchase_table)
+                spend, fit_exclusions = spend_fit()
+            except BaseException:
+                if writing is not None:
+                    writing.wait()  # the engine stays open until its write is done
+                raise
+            if not holdout:
+                choice_reason, comparison = reason, found
+            save_models([*fitted.values(), spend], out / "models", run_id)
             if comparison is not None:
                 write_json(out / "comparison.json", {**comparison.to_dict(), "run_id": run_id})
             st.rows = purchase.n_customers_
             st.detail = f"{purchase!r}" + (f"; {spend!r}" if spend is not None else "")
-            metrics["models"] = _fit_statistics(fitted)
+            metrics["models"] = fit_statistics(fitted)
+        if writing is not None:
+            writing.join()
+        from .uncertainty import collapsed_rows, run_totals
+
+        collapsed = fits.collapsed.get(("full", *purchase.columns)) or collapsed_rows(
+            engine, "full", tuple(purchase.columns), spend=spend is not None
+        )
+
+        def totals(st: Any) -> dict[str, Any]:
+            out = run_totals(
+                collapsed,
+                purchase,
+                spend,
+                horizon=horizon,
+                per_unit_rate=per_unit_rate,
+                margin=config.margin,
+                level=config.total_interval_level,
+            )
+            st.rows = out["distinct_rows"]
+            return out
+
+        # Pure numpy on the collapsed rows: beside the scoring, on the other core.
+        total_job = stages.start("total interval", totals, background=config.threads > 1)
         with stages.stage("score", total=full["customers"]) as st:
             scoring: dict[str, Any] = {
                 "horizon": horizon,
@@ -457,23 +322,10 @@ def _run_into(
             )
         if spend is not None:
             with stages.stage("clv metrics") as st:
-                metrics["clv"] = _forecast_clv_metrics(kept["clv"])
+                metrics["clv"] = forecast_clv_metrics(kept["clv"])
                 del kept
                 st.rows = n_scored
-        with stages.stage("total interval") as st:
-            from .uncertainty import run_totals
-
-            metrics["totals"] = run_totals(
-                engine,
-                "full",
-                purchase,
-                spend,
-                horizon=horizon,
-                per_unit_rate=per_unit_rate,
-                margin=config.margin,
-                level=config.total_interval_level,
-            )
-            st.rows = metrics["totals"]["distinct_rows"]
+        metrics["totals"] = total_job.join()
 
     missing = int(full["customers"]) - n_scored
     if missing:

@@ -118,14 +118,16 @@ def score_to_file(
     metadata: dict[str, str],
     stage: Stage | None = None,
     keep: Sequence[str] = (),
+    expected_rows: int = 0,
 ) -> tuple[int, dict[str, np.ndarray]]:
     """Score every batch and stream the scores to ``path`` (Parquet or CSV, atomically).
 
-    Returns the number of rows written and the ``keep`` columns concatenated over all
-    batches (e.g. ``clv`` for the CLV metrics).
+    Returns the number of rows written and the ``keep`` columns over all batches (e.g.
+    ``clv`` for the CLV metrics), filled into arrays of ``expected_rows`` (the summary's
+    row count, when known) so that no second copy is made at the end.
     """
     writer: TableWriter | None = None
-    kept: dict[str, list[np.ndarray]] = {k: [] for k in keep}
+    kept = {k: _Column(expected_rows) for k in keep}
     try:
         for batch in batches:
             scores = scorer(batch)
@@ -144,7 +146,29 @@ def score_to_file(
     if writer is None:
         raise InputError("There are no customers to score.")
     writer.close()
-    return writer.rows, {k: np.concatenate(v) if v else np.empty(0) for k, v in kept.items()}
+    return writer.rows, {k: v.values() for k, v in kept.items()}
+
+
+class _Column:
+    """One float column collected batch by batch: into one array of the expected length
+    (its rows, when known) while it fits, the rest in pieces concatenated at the end."""
+
+    def __init__(self, expected: int) -> None:
+        self._array = np.empty(max(int(expected), 0))
+        self._filled = 0  # rows in self._array
+        self._pieces: list[np.ndarray] = []
+
+    def append(self, values: np.ndarray) -> None:
+        end = self._filled + len(values)
+        if not self._pieces and end <= len(self._array):
+            self._array[self._filled : end] = values
+            self._filled = end
+        else:
+            self._pieces.append(np.array(values, dtype=np.float64))
+
+    def values(self) -> np.ndarray:
+        head = self._array[: self._filled]
+        return np.concatenate([head, *self._pieces]) if self._pieces else head
 
 
 def table_of(batches: Iterable[pa.RecordBatch]) -> Any:

@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ..engines.sql import SPEND_SUM
 from ..exceptions import InputError
 from ..intervals import prediction_intervals, total_intervals
 from ..models.base import PurchaseModel
@@ -65,30 +66,19 @@ def collapsed_rows(
     engine: Any, name: str, columns: tuple[str, ...], *, spend: bool
 ) -> tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray | None]:
     """Distinct rows of ``columns``, customers per row and, with ``spend``, the summed
-    ``frequency × monetary_value`` (0 for customers without a repeat purchase)."""
-    if not spend:
-        arrays, weights = engine.fit_table(name, columns)
-        return tuple(arrays[c] for c in columns), weights, None
-    con = getattr(engine, "con", None)
-    if con is None:  # an engine without SQL access here: collapse on the spend as well
-        arrays, weights = engine.fit_table(name, (*columns, "monetary_value"))
-        x, m = arrays["frequency"], np.nan_to_num(arrays["monetary_value"])
-        return tuple(arrays[c] for c in columns), weights, weights * np.where(x > 0, x * m, 0.0)
-    q = engine.dialect.quote
-    cols = ", ".join(q(c) for c in columns)
-    query = (
-        f"SELECT {cols}, COUNT(*) AS clv_n, SUM(CASE WHEN frequency > 0 THEN frequency * "
-        f"COALESCE(monetary_value, 0) ELSE 0 END) AS clv_xm "
-        f"FROM {engine._summary_table(name)} GROUP BY ALL"
-    )
-    got = con.execute(query).fetchnumpy()
-    rows = tuple(np.asarray(got[c], dtype=np.float64) for c in columns)
-    return rows, np.asarray(got["clv_n"], np.float64), np.asarray(got["clv_xm"], np.float64)
+    ``frequency × monetary_value`` (0 for customers without a repeat purchase), from the
+    engine's :meth:`~clvmodel.engines.SummaryEngine.fit_table`."""
+    arrays, weights = engine.fit_table(name, columns, spend_sum=spend)
+    spend_sum = arrays.pop(SPEND_SUM) if spend else None
+    return tuple(arrays[c] for c in columns), weights, spend_sum
+
+
+#: Collapsed rows: the distinct rows' columns, customers per row, summed spend (or None).
+Collapsed = tuple[tuple[np.ndarray, ...], np.ndarray, "np.ndarray | None"]
 
 
 def run_totals(
-    engine: Any,
-    name: str,
+    collapsed: Collapsed,
     purchase: PurchaseModel,
     spend: GammaGammaModel | None,
     *,
@@ -98,10 +88,11 @@ def run_totals(
     level: float,
 ) -> dict[str, Any]:
     """``metrics.json`` ``totals``: estimate and delta-method interval of each total, or
-    the reason there is none (a fit without a covariance matrix)."""
-    rows, count, spend_sum = collapsed_rows(
-        engine, name, tuple(purchase.columns), spend=spend is not None
-    )
+    the reason there is none (a fit without a covariance matrix).
+
+    ``collapsed``: the rows of :func:`collapsed_rows` (the purchase fit's own, when it has
+    them). Pure numpy: the run computes it beside the scoring."""
+    rows, count, spend_sum = collapsed
     out: dict[str, Any] = {"level": level, "method": "delta", "distinct_rows": len(count)}
     try:
         out.update(

@@ -9,9 +9,15 @@ sql.SPARK` dialect:
 - a Spark DataFrame.
 
 Every row-by-row step runs in Spark; the driver sees a handful of counts, the per-period
-tracking counts and the rejected rows. The classified rows, the purchase occasions and the
-per-customer aggregates are persisted (memory, spilling to disk) while the engine is open,
-as the DuckDB engine keeps them in temporary tables.
+tracking counts and the rejected rows. The input is read once for the summary: the
+classified rows are grouped by reason, customer and day in one pass
+(:func:`~clvmodel.engines.spark.exact.grouped_sql`, amounts summed exactly as integer limbs
+rather than in Spark's slow DECIMAL(38, 18)), and that table, persisted (memory, spilling
+to disk), answers the bounds, the ledger and the occasions; the per-customer aggregates and
+the summaries are persisted too, and the grouped rows are released once they are built
+(:meth:`SparkSummaryEngine.release`). The rejects read the input again, only when some row
+is rejected. Queries on persisted tables use no CTEs: Spark 4 does not substitute a
+persisted table read inside a CTE definition and would recompute it from the input.
 
 Row numbers
 -----------
@@ -40,6 +46,7 @@ from ...exceptions import InputError, MissingColumnError
 from .. import sql
 from ..duckdb import Bounds
 from ..sql import SourceSpec
+from . import exact
 from .dialect import SPARK
 from .sources import (
     _first_line,
@@ -112,12 +119,16 @@ class SparkSummaryEngine:
                 date_format=date_format,
             )
             self._source = self._view("source", keyed)
-            self._rows = self._table("rows", sql.rows_sql(self._source, self.spec, SPARK))
+            self._rows = self._view(
+                "rows", self.spark.sql(sql.rows_sql(self._source, self.spec, SPARK))
+            )
         except BaseException:
             self.close()
             raise
         self._final_for: _dt.date | None = None
-        self._occasions: str | None = None
+        self._grouped: DataFrame | None = None
+        self._days_view: str | None = None
+        self._occasions_for: _dt.date | None = None
         self._summaries: dict[str, DataFrame] = {}
 
     # -- loading -------------------------------------------------------------------------
@@ -175,17 +186,43 @@ class SparkSummaryEngine:
 
     def _table(self, name: str, query: str) -> str:
         """Persist ``query`` (memory, then disk) under a temporary view; its name."""
+        return self._view(name, self._persist(self.spark.sql(query)))
+
+    def _persist(self, frame: DataFrame) -> DataFrame:
         from pyspark import StorageLevel
 
-        frame = self.spark.sql(query).persist(StorageLevel.MEMORY_AND_DISK)
+        frame = frame.persist(StorageLevel.MEMORY_AND_DISK)
         self._persisted.append(frame)
-        return self._view(name, frame)
+        return frame
+
+    def _occasions_table(self) -> str:
+        """The rows grouped by reason, customer and day (:func:`~clvmodel.engines.spark.
+        exact.grouped_sql`), persisted: one pass over the input answers the bounds and the
+        ledger of any observation end (through :meth:`_days`) and holds the purchase
+        occasions of every valid row."""
+        view = f"{self._prefix}_grouped"
+        if self._grouped is None:
+            query = exact.grouped_sql(self._rows, has_amount=self.has_amount)
+            self._grouped = self._persist(self.spark.sql(query))
+            self._view("grouped", self._grouped)
+        return view
+
+    def _days(self) -> str:
+        """The rows counted by reason and day (a few thousand rows), persisted."""
+        if self._days_view is None:
+            self._days_view = self._table("days", exact.days_sql(self._occasions_table()))
+        return self._days_view
 
     # -- queries ---------------------------------------------------------------------------
 
     def release(self) -> None:
-        """Keep everything until :meth:`close`: Spark's tables spill to disk by themselves,
-        and unpersisting the occasions would make Spark recompute what reads them."""
+        """Release the grouped rows (the occasions) once the summaries, their statistics
+        and the tracking counts are built: the per-customer tables read from them are
+        computed by then, and Spark keeps a persisted table whose blocks are all computed
+        when a table it was built from is released."""
+        if self._grouped is not None and self._summaries:
+            self._grouped.unpersist()
+            self._persisted.remove(self._grouped)
 
     def close(self) -> None:
         """Release the persisted tables and drop the temporary views."""
@@ -207,8 +244,16 @@ class SparkSummaryEngine:
 
     def bounds(self) -> Bounds:
         """Input and valid row counts, first and last valid date."""
-        n, valid, first, last = self._one(sql.bounds_sql(self._rows))
-        return Bounds(int(n), int(valid or 0), first, last)
+        n, valid, first, last = self._one(sql.bounds_of_days_sql(self._days()))
+        return Bounds(int(n or 0), int(valid or 0), first, last)
+
+    def last_date_until(self, day: _dt.date) -> _dt.date | None:
+        """Last valid transaction date on or before ``day`` (None when there is none)."""
+        query = (
+            f"SELECT MAX(txn_date) FROM {self._days()} WHERE reason IS NULL AND txn_date <= "
+            + SPARK.date_literal(day)
+        )
+        return self._one(query)[0]
 
     def _final(self, observation_end: _dt.date) -> str:
         if self._final_for != observation_end:
@@ -221,7 +266,8 @@ class SparkSummaryEngine:
 
     def row_counts(self, observation_end: _dt.date) -> dict[str | None, int]:
         """Rows by final reason (``None``: used rows)."""
-        rows = self.spark.sql(sql.ledger_sql(self._final(observation_end))).collect()
+        query = sql.ledger_of_days_sql(self._days(), observation_end, SPARK)
+        rows = self.spark.sql(query).collect()
         return {reason: int(n) for reason, n in rows}
 
     def rejects(self, observation_end: _dt.date, *, none: bool = False) -> pd.DataFrame:
@@ -270,25 +316,32 @@ class SparkSummaryEngine:
         """Build (and persist) the summary ``name``; return ``customers``,
         ``excluded_customers`` and ``n_transactions`` (as the DuckDB engine).
 
-        ``ordered`` is accepted for the seam and has no effect: a distributed summary has
-        no row order (callers match rows by customer id)."""
+        The per-customer aggregates are persisted, and the summary too; ``ordered`` sorts
+        it by customer id (a distributed sort: the run asks for none, callers match rows by
+        customer id)."""
         end = calibration_end or observation_end
-        final = self._final(observation_end)
-        if self._occasions is None:  # occasions do not depend on the split
-            self._occasions = self._table(
-                "occasions", sql.occasions_sql(final, has_amount=self.has_amount, d=SPARK)
-            )
+        holdout = calibration_end is not None
+        occasions = self._occasions(observation_end)
         customers = self._table(
             f"customers_{name}",
-            sql.customers_sql(self._occasions, end, has_amount=self.has_amount, d=SPARK),
+            exact.customers_sql(
+                occasions, end, has_amount=self.has_amount, d=SPARK, holdout=holdout
+            ),
+        )
+        amounts = self._view(
+            f"amounts_{name}",
+            self.spark.sql(
+                exact.amounts_sql(customers, has_amount=self.has_amount, holdout=holdout)
+            ),
         )
         query = sql.summary_sql(
-            customers,
+            amounts,
             unit_days=unit_days,
             observation_end=observation_end,
             calibration_end=calibration_end,
             has_amount=self.has_amount,
             d=SPARK,
+            ordered=ordered,
         )
         self._summaries[name] = self.spark.table(self._table(f"summary_{name}", query))
         n, excluded, occasions = self._one(sql.stats_sql(customers, end, SPARK))
@@ -297,6 +350,15 @@ class SparkSummaryEngine:
             "excluded_customers": int(excluded or 0),
             "n_transactions": int(occasions or 0),
         }
+
+    def _occasions(self, observation_end: _dt.date) -> str:
+        """The purchase occasions on or before ``observation_end`` (a view)."""
+        view = f"{self._prefix}_occasions"
+        if self._occasions_for != observation_end:
+            query = exact.occasions_sql(self._occasions_table(), observation_end, SPARK)
+            self._view("occasions", self.spark.sql(query))
+            self._occasions_for = observation_end
+        return view
 
     def summary_frame(self, name: str) -> DataFrame:
         """The summary ``name`` as a Spark DataFrame (ordered by customer id)."""
@@ -354,23 +416,23 @@ class SparkSummaryEngine:
         return table.num_rows
 
     def fit_table(
-        self, name: str, columns: Sequence[str], *, where: str | None = None
+        self,
+        name: str,
+        columns: Sequence[str],
+        *,
+        where: str | None = None,
+        spend_sum: bool = False,
     ) -> tuple[dict[str, np.ndarray], np.ndarray]:
-        """Distinct rows of ``columns`` of summary ``name`` and their customer counts,
-        collapsed in Spark and ordered by the columns (as the DuckDB engine orders them, so
-        that a fit on them is the local fit)."""
-        q = self.dialect.quote
-        cols = ", ".join(q(c) for c in columns)
-        cond = f" WHERE {where}" if where else ""
-        view = f"{self._prefix}_summary_{name}"
+        """Distinct rows of ``columns`` of summary ``name`` and their customer counts (with
+        ``spend_sum``, also their summed ``frequency × monetary_value``), collapsed in Spark
+        and ordered by the columns (as the DuckDB engine orders them, so that a fit on them
+        is the local fit)."""
         self.summary_frame(name)
-        query = (
-            f"SELECT {cols}, COUNT(*) AS clv_weight FROM {view}{cond} "
-            f"GROUP BY {cols} ORDER BY {cols}"
-        )
+        view = f"{self._prefix}_summary_{name}"
+        query = sql.fit_table_sql(view, columns, where=where, spend_sum=spend_sum, d=SPARK)
         table = _to_pandas(self.spark.sql(query))
         weights = table.pop("clv_weight").to_numpy(dtype=np.float64)
-        return {c: table[c].to_numpy(dtype=np.float64) for c in columns}, weights
+        return {c: table[c].to_numpy(dtype=np.float64) for c in table.columns}, weights
 
     def summary_batches(
         self, name: str, columns: Sequence[str] | None = None, *, batch_rows: int = 500_000
@@ -417,15 +479,21 @@ class SparkSummaryEngine:
         Call after :meth:`build_summary` with the same dates (it reads its tables);
         ``name`` is the summary whose customers count.
         """
-        assert self._occasions is not None
-        query = sql.tracking_sql(
-            self._occasions,
-            f"{self._prefix}_customers_{name}",
-            first_date=first_date,
-            end=calibration_end or observation_end,
-            unit_days=unit_days,
-            d=SPARK,
-        )
+        occasions = self._occasions(observation_end)
+        customers = f"{self._prefix}_customers_{name}"
+        if calibration_end is None:  # every customer counts: no join needed
+            query = sql.tracking_all_sql(
+                occasions, customers, first_date=first_date, unit_days=unit_days, d=SPARK
+            )
+        else:
+            query = sql.tracking_sql(
+                occasions,
+                customers,
+                first_date=first_date,
+                end=calibration_end,
+                unit_days=unit_days,
+                d=SPARK,
+            )
         rows = self.spark.sql(query).collect()
         return (
             np.array([r[0] for r in rows], dtype=np.int64),
