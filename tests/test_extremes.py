@@ -177,3 +177,12 @@ def test_pnbd_fits_of_tiny_degenerate_logs_do_not_grind(monkeypatch) -> None:
             [1.0, 0.0, 0.0], [213 / 7, 0.0, 0.0], [213 / 7, 117 / 7, 879 / 7], monkeypatch
         )
         assert outcome == "failed" and n < 2_000, n
+
+
+def test_bg_nbd_expected_purchases_increase_at_saturation() -> None:
+    """The stored Hypothesis example of test_bg_nbd_at_extremes: (r, α, a, b) = (1, 1, 100, 1),
+    692 purchases at t_x = 0, T = 1. From t = 1 on, (1 + κp)^-693 is negligible and the
+    expected purchases saturate at 1.35e-207; two quadratures of the whole integrand fell
+    by 1.07e-12 of it between t = 1 and t = 39 (E[1/p] less a vanishing rest is exact)."""
+    x, tx, T = _customers([692], [0.0], [0.0])
+    _check_purchase_predictions(bgnbd, (1.0, 1.0, 100.0, 1.0), x, tx, T)
