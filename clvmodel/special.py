@@ -132,7 +132,7 @@ def _mean_until_death(
         def log_rest(u: NDArray[np.float64], rows: NDArray[np.intp]) -> tuple[Any, Any, None]:
             bp, mp, kp = bb[rows], mm[rows], kk[rows]
             y = np.exp(np.log(kp) + u)
-            with np.errstate(divide="ignore", invalid="ignore"):
+            with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
                 log_q = np.log(-np.expm1(u))
                 flat = bp == 1.0
                 value = (a - 1.0) * u + np.where(flat, 0.0, (bp - 1.0) * log_q) - mp * np.log1p(y)
