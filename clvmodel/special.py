@@ -122,7 +122,31 @@ def _mean_until_death(
 
     guess = np.log(a) - np.log(a + bb)
     log_int, _ = logconcave_integral(logf, -np.inf, 0.0, guess, points=-np.log(kk)[None])
-    out[pos] = np.exp(log_int - betaln(a, bb))
+    mean = np.exp(log_int - betaln(a, bb))
+    if a > 1.0:
+        # Near saturation ((1 + κp)^-m negligible over the posterior) the mean is E[1/p] =
+        # (a+b-1)/(a-1) less E[(1+κp)^-m / p], a small positive term that falls with κ:
+        # that difference is exact to rounding and increasing in the horizon, where two
+        # quadratures of the whole integrand at two horizons differ by their 1e-12 error
+        # in either direction.
+        def log_rest(u: NDArray[np.float64], rows: NDArray[np.intp]) -> tuple[Any, Any, None]:
+            bp, mp, kp = bb[rows], mm[rows], kk[rows]
+            y = np.exp(np.log(kp) + u)
+            with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+                log_q = np.log(-np.expm1(u))
+                flat = bp == 1.0
+                value = (a - 1.0) * u + np.where(flat, 0.0, (bp - 1.0) * log_q) - mp * np.log1p(y)
+                d_q = np.where(flat, 0.0, -(bp - 1.0) / np.expm1(-u))
+                slope = a - 1.0 + d_q - mp * y / (1.0 + y)
+            inside = (u < 0) | (flat & (u <= 0))
+            return np.where(inside, value, -np.inf), np.where(inside, slope, -np.inf), None
+
+        full = (a + bb - 1.0) / (a - 1.0)  # E[1/p]
+        log_r, _ = logconcave_integral(log_rest, -np.inf, 0.0, guess, points=-np.log(kk)[None])
+        rest = np.exp(log_r - betaln(a, bb))
+        near = rest <= 1e-2 * full
+        mean = np.where(near, full - rest, mean)
+    out[pos] = mean
     return out.reshape(shape)
 
 
@@ -719,6 +743,43 @@ def _hyp2f1_unit_cf(
     return -f_log, -d_log, done
 
 
+def _softplus_step(m: NDArray[np.float64], d: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``softplus(m + d) - softplus(m)`` to a few ulps of itself, however small.
+
+    ``(1 + e^(m+d)) / (1 + e^m) = 1 + σ(m) (e^d - 1) = σ(-m) + σ(m) e^d``: the first form
+    by ``log1p``/``expm1`` (no cancellation while ``σ(m) (1 - e^d)`` stays below 1/2), the
+    second, a sum of two positive terms below 0.9, for ``d <= -1`` with ``m > 0``, and the
+    plain difference where ``e^d`` would overflow.
+    """
+    with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
+        near = np.log1p(_sigmoid(m) * np.expm1(np.minimum(d, 700.0)))
+        far_left = np.logaddexp(-_softplus(m), d - _softplus(-m))
+    out = np.where((d <= -1.0) & (m > 0), far_left, near)
+    return np.where(d < 700.0, out, _softplus(m + d) - _softplus(m))
+
+
+def _hyp2f1_quad_centre(
+    a: NDArray[np.float64],
+    b: NDArray[np.float64],
+    c: NDArray[np.float64],
+    log1mz: NDArray[np.float64],
+) -> NDArray[np.float64]:
+    """The mode of the exponent of :func:`_hyp2f1_quad` in closed form.
+
+    With ``y = e^u`` and ``w = 1 - z``, ``b σ(-u) - (c-a-b) σ(u) - a σ(u + log w) = 0`` is
+    ``w (c-b) y² - (b (1+w) - (c-a) - a w) y - b = 0``, whose one positive root is taken in
+    the form without cancellation. Where it is not finite (``w`` underflows with
+    ``c - a - b <= 0``), the mode of the Beta part, ``log b - log(c-b)``.
+    """
+    w = np.exp(log1mz)
+    lin = b * (1.0 + w) - (c - a) - a * w
+    with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
+        disc = np.sqrt(lin * lin + 4.0 * w * (c - b) * b)
+        y = np.where(lin > 0, (lin + disc) / (2.0 * w * (c - b)), 2.0 * b / (disc - lin))
+        centre = np.log(y)
+    return np.where(np.isfinite(centre), centre, np.log(b) - np.log(c - b))
+
+
 def _hyp2f1_quad(
     a: NDArray[np.float64],
     b: NDArray[np.float64],
@@ -729,26 +790,43 @@ def _hyp2f1_quad(
     """Euler's integral (DLMF 15.6.1) in ``u = logit(t)``, for 0 < b < c, 0 <= a <= c, z < 1.
 
     ``2F1 = ∫ exp(b u - (c-a) softplus(u) - a softplus(u + log(1-z))) du / B(b, c-b)``; the
-    exponent is concave in ``u``, so :func:`logconcave_integral` applies.
+    exponent is concave in ``u``, so :func:`logconcave_integral` applies. It is evaluated
+    as ``-b softplus(-u) - (c-a-b) softplus(u) - a softplus(u + log(1-z))`` (the log of the
+    Beta density ``t^b (1-t)^(c-b)`` and the ``(1-zt)^-a`` factor) relative to its value at
+    the mode ``m`` (:func:`_hyp2f1_quad_centre`), each difference of softplus by
+    :func:`_softplus_step`: for parameters in the millions (a Pareto/NBD fit of a log of a
+    few rows wanders there) ``b u`` and ``(c-a) softplus(u)`` are each about ``10^9`` and
+    their difference would carry a rounding noise of ``10^-7`` that no quadrature rule can
+    resolve to 1e-13, while the differences from the mode are of the order of the window's
+    ``sqrt(b)``.
     """
     from scipy.special import digamma
+
+    e = c - a - b  # may be negative
+    centre = _hyp2f1_quad_centre(a, b, c, log1mz)
 
     def logf(
         u: NDArray[np.float64], rows: NDArray[np.intp]
     ) -> tuple[NDArray[np.float64], NDArray[np.float64], NDArray[np.float64] | None]:
-        aa, bb, cc, ll = a[rows], b[rows], c[rows], log1mz[rows]
-        sp0, sp1 = _softplus(u), _softplus(u + ll)
+        aa, bb, ee, ll, mm = a[rows], b[rows], e[rows], log1mz[rows], centre[rows]
+        d = u - mm
+        value = (
+            -bb * _softplus_step(-mm, -d)
+            - ee * _softplus_step(mm, d)
+            - aa * _softplus_step(mm + ll, d)
+        )
         sg1 = _sigmoid(u + ll)
-        value = bb * u - (cc - aa) * sp0 - aa * sp1
-        slope = bb - (cc - aa) * _sigmoid(u) - aa * sg1
-        h = np.stack([sp0 - sp1, u, -sp0, aa * sg1]) if gradient else None
-        return value, slope, h
+        slope = bb * _sigmoid(-u) - ee * _sigmoid(u) - aa * sg1
+        if not gradient:
+            return value, slope, None
+        sp0, sp1 = _softplus(u), _softplus(u + ll)
+        return value, slope, np.stack([sp0 - sp1, u, -sp0, aa * sg1])
 
-    guess = np.log(b) - np.log(c - b)
     log_int, means = logconcave_integral(
-        logf, -np.inf, np.inf, guess, points=np.stack([np.zeros_like(log1mz), -log1mz])
+        logf, -np.inf, np.inf, centre, points=np.stack([np.zeros_like(log1mz), -log1mz])
     )
-    value = log_int - log_beta(b, c - b)
+    at_centre = -b * _softplus(-centre) - e * _softplus(centre) - a * _softplus(centre + log1mz)
+    value = at_centre + log_int - log_beta(b, c - b)
     if not gradient or means is None:
         return value, None
     d_a = means[0]

@@ -133,3 +133,56 @@ def test_bg_nbd_at_extremes(log_params, xs, ages, fracs, a_is_one) -> None:
         params[2] = 1.0
     x, tx, T = _customers(xs, ages, fracs)
     _check_purchase_predictions(bgnbd, params, x, tx, T)
+
+
+def _counted_pnbd_fit(frequency, recency, T, monkeypatch):
+    """Fit Pareto/NBD to a tiny log; return the outcome and the likelihood evaluations."""
+    import pandas as pd
+
+    from clvmodel import CLVModelError
+    from clvmodel.likelihoods import PnbdSums
+    from clvmodel.models.pnbd import ParetoNBDModel
+
+    calls = []
+    inner = PnbdSums.__call__
+
+    def counted(self, params, gradient):
+        calls.append(gradient)
+        return inner(self, params, gradient)
+
+    monkeypatch.setattr(PnbdSums, "__call__", counted)
+    data = pd.DataFrame({"frequency": frequency, "recency": recency, "T": T})
+    data.index = pd.Index([f"c{i}" for i in range(len(data))], name="customer_id")
+    try:
+        ParetoNBDModel().fit(data)
+        outcome = "fitted"
+    except CLVModelError:
+        outcome = "failed"
+    return outcome, len(calls)
+
+
+def test_pnbd_fits_of_tiny_degenerate_logs_do_not_grind(monkeypatch) -> None:
+    """Logs of 2-3 customers from the fuzz suite (weekly, issue #8): the fit drifts to
+    parameters in the millions. One used to take 5 s (114 evaluations, one of them through a
+    quadrature bisecting on rounding noise); the other 339 s (68,744 evaluations of BFGS
+    wandering along a ridge flat to the last digit) before failing. The first still fits,
+    the second still fails with the failed-fit error, each in a bounded number of steps."""
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        outcome, n = _counted_pnbd_fit([0.0, 1.0], [0.0, 474 / 7], [132 / 7, 474 / 7], monkeypatch)
+        assert outcome == "fitted" and n < 400, n
+        outcome, n = _counted_pnbd_fit(
+            [1.0, 0.0, 0.0], [213 / 7, 0.0, 0.0], [213 / 7, 117 / 7, 879 / 7], monkeypatch
+        )
+        assert outcome == "failed" and n < 2_000, n
+
+
+def test_bg_nbd_expected_purchases_increase_at_saturation() -> None:
+    """The stored Hypothesis example of test_bg_nbd_at_extremes: (r, α, a, b) = (1, 1, 100, 1),
+    692 purchases at t_x = 0, T = 1. From t = 1 on, (1 + κp)^-693 is negligible and the
+    expected purchases saturate at 1.35e-207; two quadratures of the whole integrand fell
+    by 1.07e-12 of it between t = 1 and t = 39 (E[1/p] less a vanishing rest is exact)."""
+    x, tx, T = _customers([692], [0.0], [0.0])
+    _check_purchase_predictions(bgnbd, (1.0, 1.0, 100.0, 1.0), x, tx, T)

@@ -1,9 +1,11 @@
 """log 2F1 and the log-concave quadrature at extreme inputs, against 80-digit references.
 
-mpmath is not in the environment, so the reference is written here with :mod:`decimal`
+The reference is written here with :mod:`decimal`
 (80 significant digits): the Gauss series for ``z <= 0.999`` and, nearer 1, the linear
 transformation to ``1 - z`` (Abramowitz & Stegun 15.3.6) with Γ from Stirling's series. Test
-points keep ``c - a - b`` away from integers, where 15.3.6 is singular.
+points keep ``c - a - b`` away from integers, where 15.3.6 is singular. The arguments of
+degenerate Pareto/NBD fits (parameters up to 1e10, where that series cancels) are checked
+against mpmath instead.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ import math
 from decimal import Decimal, localcontext
 from fractions import Fraction
 
+import mpmath as mp
 import numpy as np
 import pytest
 from hypothesis import given, settings
@@ -335,3 +338,58 @@ def test_mean_until_death_short_horizon_series_equals_integral_and_closed_form(
                 bracket = 1 - hyp2f1(m, b, c, z) * (1 - z) ** m
             ok = (c > 0) & (np.abs(bracket) > 1e-2)
             np.testing.assert_allclose(series[ok], (c / (a - 1) * bracket)[ok], rtol=1e-9)
+
+
+# 2F1(1, b; c; z) at the arguments a Pareto/NBD fit of a log of a few rows reaches (r, s,
+# alpha, beta drift to 1e4..1e10, z within 1e-3..1e-200 of 1), both branches, against mpmath.
+DEGENERATE_CASES = [
+    (b, c, omz)
+    for b, c in [
+        (1.09434474e8, 1.094766625762e8),  # the fuzz example: s + 1, r + s + x + 1
+        (1e4, 1e4 + 3.5),
+        (1e6, 1e6 + 0.7),  # c - 1 - b < 0: the integrand's knee at log(1 - z)
+        (1e10, 1e10 + 1e5),
+        (1.6, 5e9),
+    ]
+    for omz in [1e-8, 1e-20]
+] + [(1e4, 1e4 + 3.5, 1e-3), (1.6, 5e9, 1e-3), (1.6, 5e9, 1e-200), (1e10, 1e10 + 1e5, 1e-200)]
+
+
+def _degenerate_value(b: float, c: float, omz: float) -> float:
+    z = min(1.0 - omz, np.nextafter(1.0, 0.0))
+    return float(log_hyp2f1_unit(b, c, z, log1mz=math.log(omz)))
+
+
+@pytest.mark.parametrize(("b", "c", "omz"), DEGENERATE_CASES)
+def test_log_hyp2f1_unit_at_degenerate_fit_parameters_against_mpmath(b, c, omz) -> None:
+    with mp.workdps(40):
+        ref = float(mp.log(mp.hyp2f1(1, mp.mpf(b), mp.mpf(c), 1 - mp.mpf(omz))))
+    # The log Beta normaliser and the exponent at the mode are each about c - b in size.
+    assert _degenerate_value(b, c, omz) == pytest.approx(ref, rel=1e-10, abs=1e-12)
+
+
+def test_quadrature_of_degenerate_fit_parameters_is_not_a_cliff(monkeypatch) -> None:
+    """The Euler integral at parameters in the millions takes a bounded number of points.
+
+    With the exponent ``b u - (c-1) softplus(u)`` written as it stands, both terms are about
+    1e9 at b = 1e8 and their rounding noise (1e-7) kept the adaptive quadrature bisecting to
+    its cap of 500,000 intervals: 23 million evaluations and seconds per value, on every
+    likelihood evaluation of a Pareto/NBD fit of a tiny log.
+    """
+    import clvmodel.special as special
+
+    points = []
+    inner = special.logconcave_integral
+
+    def counting(logf, *args, **kwargs):
+        def counted(u, rows):
+            points.append(u.size)
+            return logf(u, rows)
+
+        return inner(counted, *args, **kwargs)
+
+    monkeypatch.setattr(special, "logconcave_integral", counting)
+    for b, c, omz in DEGENERATE_CASES:
+        points.clear()
+        _degenerate_value(b, c, omz)
+        assert sum(points) < 50_000, (b, c, omz, sum(points))

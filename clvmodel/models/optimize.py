@@ -22,6 +22,14 @@ LogLik = Callable[..., Any]
 LOG_BOUND = 25.0
 
 
+#: BFGS gives up (the caller falls back to L-BFGS-B) after this many consecutive iterations
+#: that change the objective by rounding only while the gradient is not small: a likelihood
+#: flat along a ridge to the last digit (a Pareto/NBD fit of a log of a few rows, whose
+#: parameters drift to 1e6 together) otherwise takes all ``max_iter`` iterations, each with
+#: up to 40 backtracking steps (tens of thousands of evaluations, minutes).
+FLAT_ITERATIONS = 20
+
+
 @dataclass
 class _OptResult:
     x: Array
@@ -51,6 +59,7 @@ def _bfgs(
     k = len(x)
     first = inv_hessian is None
     inv_h = np.eye(k) if inv_hessian is None else inv_hessian.copy()
+    flat = 0  # consecutive iterations that changed f by rounding only
     for it in range(1, max_iter + 1):
         if np.max(np.abs(g)) < gtol:
             return _OptResult(x, True, "BFGS: gradient below tolerance", it - 1, inv_h)
@@ -86,6 +95,9 @@ def _bfgs(
         x, f, g = x_new, f_new, g_new
         if converged_f and np.max(np.abs(g)) < 1e3 * gtol:
             return _OptResult(x, True, "BFGS: no further decrease", it, inv_h)
+        flat = flat + 1 if converged_f else 0
+        if flat >= FLAT_ITERATIONS:  # wandering along a ridge flat to rounding
+            return _OptResult(x, False, "BFGS: no decrease along a flat ridge", it)
     return _OptResult(x, False, f"BFGS: {max_iter} iterations reached", max_iter)
 
 
