@@ -353,7 +353,7 @@ def write_results(results: dict, out: Path, command: str) -> None:
         small, large = results["item1"], results["item2"]
         growth = large["clvmodel_mib"] / small["clvmodel_mib"]
         lines += [
-            "## 3. Memory growth from items 1 and 2",
+            "## 3a. Memory growth from items 1 and 2",
             "",
             f"Peak RSS at {large['transactions']:,} transactions / at {small['transactions']:,}: "
             f"{large['clvmodel_mib']:.0f} / {small['clvmodel_mib']:.0f} MiB = **{growth:.2f}x** "
@@ -363,7 +363,7 @@ def write_results(results: dict, out: Path, command: str) -> None:
     if "item3" in results:
         rows = results["item3"]
         lines += [
-            "## 3. Memory growth (`--large`)",
+            "## 3b. Memory growth curve (`--large`)",
             "",
             "| customers | transactions | wall s | CPU s | peak RSS MiB | RSS / smallest | "
             "stages (s) |",
