@@ -8,7 +8,7 @@ model beside the purchase model (:func:`beside`) while the engine writes the sum
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 from typing import Any, TypeVar
@@ -27,6 +27,19 @@ from .config import RunConfig
 from .scoring import table_of
 
 T = TypeVar("T")
+
+
+#: Collapsed rows: the distinct rows' columns, customers per row, summed spend (or None).
+Collapsed = tuple[tuple[np.ndarray, ...], np.ndarray, "np.ndarray | None"]
+
+
+def collapsed_rows(engine: Any, name: str, columns: Sequence[str], *, spend: bool) -> Collapsed:
+    """Distinct rows of ``columns``, customers per row and, with ``spend``, the summed
+    ``frequency × monetary_value`` (0 for customers without a repeat purchase), from the
+    engine's :meth:`~clvmodel.engines.SummaryEngine.fit_table`."""
+    arrays, weights = engine.fit_table(name, columns, spend_sum=spend)
+    spend_sum = arrays.pop(SPEND_SUM) if spend else None
+    return tuple(arrays[c] for c in columns), weights, spend_sum
 
 
 def fit_purchase_model(
@@ -60,7 +73,7 @@ class Fits:
         engine: DuckDBSummaryEngine,
         config: RunConfig,
         unit: str,
-        collapsed: dict[tuple[str, ...], Any] | None = None,
+        collapsed: dict[tuple[str, ...], Collapsed] | None = None,
     ) -> None:
         self.engine = engine
         self.config = config
@@ -88,12 +101,12 @@ class Fits:
             return rows, None
         cls = get_model_class(cfg.purchase_model)
         columns = (*cls.columns, *cfg.covariate_columns)  # rows collapse on the covariates too
-        with_spend = cfg.amount_col is not None
-        arrays, weights = self.engine.fit_table(name, columns, spend_sum=with_spend)
-        if with_spend:
-            spend_sum = arrays.pop(SPEND_SUM)
-            self.collapsed[(name, *columns)] = (tuple(arrays.values()), weights, spend_sum)
-        return _frame(arrays, self.unit), weights
+        rows, weights, spend_sum = collapsed_rows(
+            self.engine, name, columns, spend=cfg.amount_col is not None
+        )
+        if spend_sum is not None:
+            self.collapsed[(name, *columns)] = (rows, weights, spend_sum)
+        return _frame(dict(zip(columns, rows, strict=True)), self.unit), weights
 
     def fit_purchase(
         self, table: tuple[Any, np.ndarray | None]

@@ -271,7 +271,8 @@ def _run_into(
             metrics["models"] = fit_statistics(fitted)
         if writing is not None:
             writing.join()
-        from .uncertainty import collapsed_rows, run_totals
+        from .fits import collapsed_rows
+        from .uncertainty import run_totals
 
         collapsed = fits.collapsed.get(("full", *purchase.columns)) or collapsed_rows(
             engine, "full", tuple(purchase.columns), spend=spend is not None

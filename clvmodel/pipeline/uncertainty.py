@@ -19,11 +19,11 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
-from ..engines.sql import SPEND_SUM
 from ..exceptions import InputError
 from ..intervals import prediction_intervals, total_intervals
 from ..models.base import PurchaseModel
 from ..models.gamma_gamma import GammaGammaModel
+from .fits import Collapsed
 from .scoring import BatchScorer, _floats
 
 
@@ -62,21 +62,6 @@ class IntervalScorer(BatchScorer):
         return out
 
 
-def collapsed_rows(
-    engine: Any, name: str, columns: tuple[str, ...], *, spend: bool
-) -> tuple[tuple[np.ndarray, ...], np.ndarray, np.ndarray | None]:
-    """Distinct rows of ``columns``, customers per row and, with ``spend``, the summed
-    ``frequency × monetary_value`` (0 for customers without a repeat purchase), from the
-    engine's :meth:`~clvmodel.engines.SummaryEngine.fit_table`."""
-    arrays, weights = engine.fit_table(name, columns, spend_sum=spend)
-    spend_sum = arrays.pop(SPEND_SUM) if spend else None
-    return tuple(arrays[c] for c in columns), weights, spend_sum
-
-
-#: Collapsed rows: the distinct rows' columns, customers per row, summed spend (or None).
-Collapsed = tuple[tuple[np.ndarray, ...], np.ndarray, "np.ndarray | None"]
-
-
 def run_totals(
     collapsed: Collapsed,
     purchase: PurchaseModel,
@@ -90,8 +75,8 @@ def run_totals(
     """``metrics.json`` ``totals``: estimate and delta-method interval of each total, or
     the reason there is none (a fit without a covariance matrix).
 
-    ``collapsed``: the rows of :func:`collapsed_rows` (the purchase fit's own, when it has
-    them). Pure numpy: the run computes it beside the scoring."""
+    ``collapsed``: the rows of :func:`clvmodel.pipeline.fits.collapsed_rows` (the purchase
+    fit's own, when it has them). Pure numpy: the run computes it beside the scoring."""
     rows, count, spend_sum = collapsed
     out: dict[str, Any] = {"level": level, "method": "delta", "distinct_rows": len(count)}
     try:
