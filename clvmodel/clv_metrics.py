@@ -109,38 +109,91 @@ def align_clv(
     return clv.loc[common], actual.loc[common]
 
 
-def _rank_order(score: Array) -> NDArray[np.intp]:
-    """Customers ordered by score, highest first; ties keep their input order."""
-    return np.argsort(-score, kind="stable")
+class Ranking:
+    """Customers ranked by a score, highest first, as runs of equal scores.
 
-
-def _tied_cumsums(score: Array, *values: Array) -> list[Array]:
-    """Cumulative sums of ``values`` over customers ranked by ``score``, ties averaged.
-
-    Entry ``k`` (0..n) is the total of the top ``k`` customers. Within a run of equal
-    scores it is interpolated linearly between the run's ends, which is its expectation
-    over every order of the tied customers; so the gains curve, the Gini and any split
-    by rank position do not depend on the order of the input rows (two engines may return
-    the same customers in different orders).
+    ``edges`` are the rank positions where the runs start, then ``n`` (``edges[r]`` customers
+    rank above run ``r``). The total of a value over the top ``k`` customers is
+    :meth:`top_totals`: exact at the runs' edges and interpolated linearly inside a run of
+    tied scores, which is its expectation over every order of the tied customers. So the
+    gains curve, the Gini and any split by rank position do not depend on the order of the
+    input rows (two engines may return the same customers in different orders), and nothing
+    is computed per rank position: one sort of the scores, then sums by run (each run's
+    score times its size for the score itself; a second pass, each customer's run, for any
+    other value).
     """
-    order = _rank_order(score)
-    ranked = score[order]
-    n = len(ranked)
-    new = np.ones(n, dtype=bool)
-    new[1:] = ranked[1:] != ranked[:-1]
-    starts = np.flatnonzero(new)
-    ends = np.append(starts[1:], n)
-    run = np.cumsum(new) - 1  # the run of equal scores of each ranked position
-    lo, hi = starts[run], ends[run]
-    frac = (np.arange(1, n + 1) - lo) / (hi - lo)
-    out = []
-    for v in values:
-        cum = np.concatenate([[0.0], np.cumsum(v[order])])
-        out.append(np.concatenate([[0.0], cum[lo] + frac * (cum[hi] - cum[lo])]))
-    return out
+
+    def __init__(self, score: Array) -> None:
+        self.score = score
+        negated, counts = np.unique(-score, return_counts=True)
+        self.values = -negated  # the distinct scores, highest first
+        self.counts = counts
+        self.edges = np.concatenate([[0.0], np.cumsum(counts, dtype=np.float64)])
+        self._run_of: NDArray[np.intp] | None = None
+
+    @classmethod
+    def of(cls, score: Array) -> Ranking:
+        """The ranking of ``score``."""
+        return cls(score)
+
+    @property
+    def n(self) -> int:
+        """Customers ranked."""
+        return int(self.edges[-1])
+
+    def run_of(self) -> NDArray[np.intp]:
+        """Each customer's run (0: the highest score)."""
+        if self._run_of is None:
+            run_of = np.empty(self.n, dtype=np.intp)
+            run_of[np.argsort(-self.score)] = np.repeat(np.arange(len(self.counts)), self.counts)
+            self._run_of = run_of
+        return self._run_of
+
+    def run_totals(self, value: Array) -> Array:
+        """Total of ``value`` over the customers ranked above each edge (``len(edges)``)."""
+        if value is self.score:
+            sums = self.values * self.counts
+        else:
+            sums = np.bincount(self.run_of(), weights=value, minlength=len(self.counts))
+        return np.concatenate([[0.0], np.cumsum(sums)])
+
+    def top_totals(self, value: Array, k: ArrayLike) -> Array:
+        """Total of ``value`` over the top ``k`` customers (ties averaged), for each ``k``."""
+        return np.interp(np.asarray(k, dtype=np.float64), self.edges, self.run_totals(value))
+
+    def area(self, value: Array) -> float:
+        """Area under the gains curve of ``value`` (:func:`gains_curve`), exactly: the curve
+        is a straight line inside each run, so the trapezoids over the runs' edges are its
+        area. 0.5 when ``value`` sums to 0 (the curve is the diagonal)."""
+        totals = self.run_totals(value)
+        if not totals[-1] > 0:
+            return 0.5
+        return float(np.trapezoid(totals / totals[-1], self.edges / self.n))
+
+    def top_share(self, value: Array, fraction: float) -> float:
+        """Share of ``value`` held by the top ``fraction`` of customers (a point of the
+        gains curve, interpolated between ranks as ``np.interp`` does on it)."""
+        totals = self.run_totals(value)
+        if not totals[-1] > 0:
+            return fraction
+        return float(np.interp(fraction * self.n, self.edges, totals) / totals[-1])
 
 
-def gains_curve(score: ArrayLike, value: ArrayLike | None = None) -> tuple[Array, Array]:
+def _score_value(score: ArrayLike, value: ArrayLike | None) -> tuple[Array, Array]:
+    s = np.asarray(score, dtype=np.float64)
+    v = s if value is None else np.asarray(value, dtype=np.float64)
+    if v.shape != s.shape:
+        raise InputError(
+            f"score and value must have one entry per customer: {s.shape} vs {v.shape}."
+        )
+    if len(s) == 0:
+        raise InputError("A gains curve needs at least one customer.")
+    return s, v
+
+
+def gains_curve(
+    score: ArrayLike, value: ArrayLike | None = None, *, points: int | None = None
+) -> tuple[Array, Array]:
     """Cumulative share of ``value`` captured by the top customers ranked by ``score``.
 
     Parameters
@@ -149,25 +202,25 @@ def gains_curve(score: ArrayLike, value: ArrayLike | None = None) -> tuple[Array
         What customers are ranked by (predicted CLV), highest first.
     value : array-like, optional
         What is accumulated (actual holdout spend); ``score`` itself when not given.
+    points : int, optional
+        At most this many points, evenly spaced by rank (the first and last kept), each
+        exact; by default every rank.
 
     Returns
     -------
     share_customers, share_value : ndarray
-        Both start at 0 and end at 1, one point per customer plus the origin.
+        Both start at 0 and end at 1, one point per customer plus the origin (or
+        ``points`` of them).
     """
-    s = np.asarray(score, dtype=np.float64)
-    v = s if value is None else np.asarray(value, dtype=np.float64)
-    if v.shape != s.shape:
-        raise InputError(
-            f"score and value must have one entry per customer: {s.shape} vs {v.shape}."
-        )
+    s, v = _score_value(score, value)
     n = len(s)
-    if n == 0:
-        raise InputError("A gains curve needs at least one customer.")
-    (cum,) = _tied_cumsums(s, v)
+    ranks = np.arange(n + 1, dtype=np.float64)
+    if points is not None and n + 1 > points:
+        ranks = np.unique(np.linspace(0, n, points).round())
+    cum = Ranking.of(s).top_totals(v, ranks)
     total = float(cum[-1])
-    share_value = cum / total if total > 0 else np.linspace(0.0, 1.0, n + 1)
-    return np.linspace(0.0, 1.0, n + 1), share_value
+    share_value = cum / total if total > 0 else ranks / n
+    return ranks / n, share_value
 
 
 def gini(score: ArrayLike, value: ArrayLike | None = None) -> float:
@@ -177,8 +230,8 @@ def gini(score: ArrayLike, value: ArrayLike | None = None) -> float:
     equal; near 1: one customer holds everything). With ``value`` it says how well the
     ranking by ``score`` concentrates ``value`` at the top (0: no better than random).
     """
-    x, y = gains_curve(score, value)
-    return float(2.0 * np.trapezoid(y, x) - 1.0)
+    s, v = _score_value(score, value)
+    return 2.0 * Ranking.of(s).area(v) - 1.0
 
 
 def decile_table(
@@ -202,13 +255,13 @@ def decile_table(
     # Rank position p (0 = the top) is in group p * groups // n: groups start at these.
     bounds = -(-np.arange(groups + 1) * n // groups)
     v = None if value is None else np.asarray(value, dtype=np.float64)
-    cums = _tied_cumsums(s, s, *([] if v is None else [v]))
+    ranking = Ranking.of(s)
     columns: dict[str, Any] = {
         "customers": np.diff(bounds),
-        "predicted": np.diff(cums[0][bounds]),
+        "predicted": np.diff(ranking.top_totals(s, bounds)),
     }
     if v is not None:
-        columns["actual"] = np.diff(cums[1][bounds])
+        columns["actual"] = np.diff(ranking.top_totals(v, bounds))
     table = pd.DataFrame(columns, index=pd.Index(np.arange(1, groups + 1), name="decile"))
     total = float(s.sum())
     table["predicted_share"] = table["predicted"] / total if total else np.nan
@@ -232,12 +285,12 @@ def value_tiers(scores: pd.DataFrame, summary: pd.DataFrame | None = None) -> pd
     clv, actual = align_clv(scores, summary)
     n = len(clv)
     c = clv.to_numpy()
-    rank = np.empty(n, dtype=np.float64)
-    rank[_rank_order(c)] = (np.arange(n) + 1) / n  # top share reached
     bounds = np.array([b for _, b in TIERS])
-    tier = np.searchsorted(bounds, rank - 1e-12, side="left")
+    # The tier of each rank position 1..n (the top share it reaches).
+    tier = np.searchsorted(bounds, (np.arange(n) + 1) / n - 1e-12, side="left")
     k = len(TIERS)
     counts = np.bincount(tier, minlength=k)
+    del tier
     columns = {"clv": c}
     labels = _text(customer_index(scores))
     same_order = labels.equals(clv.index)
@@ -251,8 +304,8 @@ def value_tiers(scores: pd.DataFrame, summary: pd.DataFrame | None = None) -> pd
         columns["holdout_spend"] = actual.to_numpy(np.float64)
     # Tiers take whole rank positions; customers tied across a tier's edge share it.
     edges = np.concatenate([[0], np.cumsum(counts)])
-    cums = _tied_cumsums(c, *columns.values())
-    sums = {key: np.diff(cum[edges]) for key, cum in zip(columns, cums, strict=True)}
+    ranking = Ranking.of(c)
+    sums = {key: np.diff(ranking.top_totals(v, edges)) for key, v in columns.items()}
     total_clv = float(c.sum())
     total_actual = float(sums["holdout_spend"].sum()) if actual is not None else 0.0
     with np.errstate(invalid="ignore", divide="ignore"):
@@ -317,15 +370,17 @@ def clv_metrics(
     """
     clv, actual = align_clv(scores, summary)
     c = clv.to_numpy()
-    x, y = gains_curve(c)
+    if len(c) == 0:
+        raise InputError("A gains curve needs at least one customer.")
+    ranking = Ranking.of(c)
     out: dict[str, Any] = {
         "n_customers": len(c),
         "clv_total": float(c.sum()),
         "clv_mean": float(c.mean()),
         "clv_median": float(np.median(c)),
-        "gini_predicted": gini(c),
-        "top_10pct_share": float(np.interp(0.1, x, y)),
-        "top_20pct_share": float(np.interp(0.2, x, y)),
+        "gini_predicted": 2.0 * ranking.area(c) - 1.0,
+        "top_10pct_share": ranking.top_share(c, 0.1),
+        "top_20pct_share": ranking.top_share(c, 0.2),
         "holdout": actual is not None,
         "holdout_spend_total": None,
         "gini": None,
@@ -340,9 +395,8 @@ def clv_metrics(
     if actual is None:
         return out
     a = actual.to_numpy()
-    g = gini(c, a)
+    g = 2.0 * ranking.area(a) - 1.0
     g_best = gini(a, a)
-    xa, ya = gains_curve(c, a)
     table = decile_table(c, a) if len(c) >= 10 else None
     out.update(
         holdout_spend_total=float(a.sum()),
@@ -352,7 +406,7 @@ def clv_metrics(
         spearman=float(pd.Series(c).corr(pd.Series(a), method="spearman"))
         if np.std(a) > 0 and np.std(c) > 0
         else None,
-        top_10pct_holdout_share=float(np.interp(0.1, xa, ya)),
+        top_10pct_holdout_share=ranking.top_share(a, 0.1),
         decile_lift=None
         if table is None
         else [

@@ -321,3 +321,92 @@ def test_a_refitted_run_checks_the_calibration_model(tmp_path: Path) -> None:
         "the holdout figures check the same model fitted on the calibration period"
         in (pages["Summary"])
     )
+
+
+def _tied_gains_by_permutations(score: np.ndarray, value: np.ndarray) -> np.ndarray:
+    """The definition the ranking must meet: the top-k totals of ``value`` averaged over
+    every order of the customers whose scores tie (brute force over permutations)."""
+    import itertools
+
+    totals = []
+    for perm in itertools.permutations(range(len(score))):
+        order = np.array(perm)
+        if np.any(np.diff(score[order]) > 0):  # not ranked highest first
+            continue
+        totals.append(np.concatenate([[0.0], np.cumsum(value[order])]))
+    return np.mean(totals, axis=0)
+
+
+@pytest.mark.parametrize("seed", range(6))
+def test_ranking_averages_every_order_of_tied_customers(seed: int) -> None:
+    from clvmodel.clv_metrics import Ranking, gains_curve, gini
+
+    rng = np.random.default_rng(seed)
+    score = rng.integers(0, 3, 7).astype(float)
+    value = rng.gamma(1.0, 5.0, 7)
+    expected = _tied_gains_by_permutations(score, value)
+    ranking = Ranking.of(score)
+    np.testing.assert_allclose(ranking.top_totals(value, np.arange(8)), expected, rtol=1e-12)
+    x, y = gains_curve(score, value)
+    np.testing.assert_allclose(y, expected / value.sum(), rtol=1e-12)
+    # The area over the runs' edges is the trapezoid over every rank.
+    assert gini(score, value) == pytest.approx(2 * np.trapezoid(y, x) - 1, rel=1e-12, abs=1e-15)
+    assert ranking.top_share(value, 0.3) == pytest.approx(np.interp(0.3, x, y), rel=1e-12)
+
+
+def test_thinned_gains_curve_is_exact_at_its_points() -> None:
+    from clvmodel.clv_metrics import gains_curve
+
+    rng = np.random.default_rng(3)
+    score = rng.integers(0, 40, 20_000).astype(float)
+    value = rng.gamma(1.0, 5.0, 20_000)
+    x, y = gains_curve(score, value)
+    xt, yt = gains_curve(score, value, points=1001)
+    assert len(xt) == 1001 and xt[0] == 0.0 and xt[-1] == 1.0
+    keep = np.rint(xt * 20_000).astype(int)
+    np.testing.assert_allclose(xt, x[keep], rtol=0, atol=1e-15)
+    np.testing.assert_allclose(yt, y[keep], rtol=1e-12)
+
+
+def test_top_positions_list_as_a_stable_sort_does() -> None:
+    from clvmodel.report.numbers import top_positions
+
+    rng = np.random.default_rng(4)
+    for _ in range(200):
+        values = rng.integers(0, 5, int(rng.integers(0, 40))).astype(float)
+        k = int(rng.integers(0, 45))
+        expected = np.argsort(-values, kind="stable")[:k]
+        np.testing.assert_array_equal(top_positions(values, k), expected)
+
+
+def test_write_report_reads_the_run_once_and_writes_every_chart(tmp_path, monkeypatch) -> None:
+    import clvmodel.report.context as context
+    from clvmodel.report import write_report
+
+    run_dir = synthetic_run(tmp_path / "once", 3000)
+    separately = {p.name: p.read_bytes() for p in write_figures(run_dir)}
+    reads = []
+    real = context.load_run
+    monkeypatch.setattr(context, "load_run", lambda d: reads.append(d) or real(d))
+    figures, pdf = write_report(run_dir)
+    assert len(reads) == 1
+    assert {p.name for p in figures} == set(separately)
+    assert pdf == run_dir / "report.pdf" and pdf.read_bytes().startswith(b"%PDF")
+    assert (run_dir / "segments.parquet").is_file()
+
+
+def test_example_customers_are_the_first_rows_of_their_kind(tmp_path: Path) -> None:
+    from clvmodel.report.charts import example_customers
+
+    run = load_run(synthetic_run(tmp_path / "examples", 5000, seed=7))
+    rows, labels = example_customers(run)
+    s = run.scores
+    repeat = s[s["frequency"] > 0]
+    top = repeat["clv"].idxmax()  # pandas: the first row holding the maximum
+    lapsed = repeat[(repeat["p_alive"] < 0.3) & (repeat.index != top)]
+    frequent = lapsed["frequency"].idxmax()
+    rest = repeat.drop(index=[top, frequent])
+    typical = (rest["clv"] - rest["clv"].median()).abs().idxmin()
+    assert list(rows.index) == [top, frequent, typical]
+    for label, why in zip(labels, ("highest value", "frequent, lapsed", "typical"), strict=True):
+        assert why in label

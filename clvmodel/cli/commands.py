@@ -313,13 +313,12 @@ def _cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _cmd_report(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from ..report import render_report, write_figures
+    from ..report import write_report
 
     run_dir = Path(args.run_dir)
     if not (run_dir / "run.json").exists():
         raise InputError(f"{run_dir} is not a run folder: it has no run.json (see `clvmodel run`).")
-    figures = write_figures(run_dir, currency=args.currency)
-    pdf = render_report(run_dir, currency=args.currency)
+    figures, pdf = write_report(run_dir, currency=args.currency)
     _say(
         err,
         f"wrote {len(figures)} charts to {(run_dir / 'figures').resolve()} and {pdf.resolve()}",

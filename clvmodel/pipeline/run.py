@@ -381,12 +381,12 @@ def _run_into(
     )
     if report:
         with stages.stage("report") as st:
-            from ..report import render_report, write_figures
+            from ..report import write_report
 
             _write_run(out, run, stages)
-            figures = write_figures(out)
+            figures, pdf = write_report(out)
             st.rows = len(figures)
-            st.detail = f"{len(figures)} charts and {render_report(out).name}"
+            st.detail = f"{len(figures)} charts and {pdf.name}"
     run["files"] = stamp_run(out, run_id)
     return _write_run(out, run, stages)
 

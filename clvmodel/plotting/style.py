@@ -162,18 +162,11 @@ def _thousands() -> Any:
     return FuncFormatter(lambda v, _: f"{v:,.0f}")
 
 
-#: Most points a line chart draws; longer curves are thinned (exact at the points kept).
+#: Most points a line chart draws; longer curves are thinned (exact at the points kept,
+#: :func:`clvmodel.clv_metrics.gains_curve`'s ``points``).
 MAX_LINE_POINTS = 1001
 #: Customers a scatter chart draws: a fixed-size random sample (seeded) of larger tables.
 SCATTER_SAMPLE = 2000
-
-
-def _thin(x: Array, y: Array, n: int = MAX_LINE_POINTS) -> tuple[Array, Array]:
-    """At most ``n`` points of a curve: evenly spaced by index, first and last kept."""
-    if len(x) <= n:
-        return x, y
-    keep = np.unique(np.linspace(0, len(x) - 1, n).round().astype(np.intp))
-    return x[keep], y[keep]
 
 
 def _money(value: float, currency: str | None) -> str:

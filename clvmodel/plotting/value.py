@@ -12,6 +12,7 @@ from ..clv_metrics import align_clv, decile_table, gains_curve, gini
 from .style import (
     ACCENT,
     ACTUAL,
+    MAX_LINE_POINTS,
     MODEL,
     MUTED,
     SCATTER_SAMPLE,
@@ -19,7 +20,6 @@ from .style import (
     _axes,
     _money,
     _style,
-    _thin,
     _thousands,
     sample_rows,
     unit_name,
@@ -137,12 +137,12 @@ def plot_gains_curve(
     clv, actual = align_clv(scores, summary)
     ax = _axes(ax)
     c = clv.to_numpy()
-    x, y = _thin(*gains_curve(c))
+    x, y = gains_curve(c, points=MAX_LINE_POINTS)
     ax.plot([0, 100], [0, 100], color=MUTED, linestyle=":", linewidth=1.2, label="Random ranking")
     ax.plot(x * 100, y * 100, color=MODEL, linewidth=2, label=f"Predicted CLV (Gini {gini(c):.2f})")
     if actual is not None:
         a = actual.to_numpy()
-        xa, ya = _thin(*gains_curve(c, a))
+        xa, ya = gains_curve(c, a, points=MAX_LINE_POINTS)
         ax.plot(
             xa * 100,
             ya * 100,
@@ -150,7 +150,7 @@ def plot_gains_curve(
             linewidth=2,
             label=f"Holdout spend, ranked by predicted CLV (Gini {gini(c, a):.2f})",
         )
-        xb, yb = _thin(*gains_curve(a, a))
+        xb, yb = gains_curve(a, a, points=MAX_LINE_POINTS)
         ax.plot(
             xb * 100,
             yb * 100,

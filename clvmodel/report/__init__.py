@@ -35,7 +35,7 @@ from .context import ReportContext, report_context
 from .formatting import fmt_count, fmt_money, fmt_number, fmt_pct
 from .layout import Page, grid, new_figure
 from .pages import PAGES
-from .render import iter_report_pages, render_report, report_pages
+from .render import iter_report_pages, render_report, report_pages, write_report
 from .run import ReportWarning, RunFiles, load_run
 
 #: The old private name, kept for callers of the single-module report.
@@ -62,4 +62,5 @@ __all__ = [
     "report_context",
     "report_pages",
     "write_figures",
+    "write_report",
 ]

@@ -8,6 +8,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from ..io import atomic_write_with
@@ -48,24 +49,33 @@ class Chart:
 
 def example_customers(run: RunFiles, n: int = 3) -> tuple[pd.DataFrame, list[str]]:
     """A few repeat customers worth showing: the most valuable, a lapsed frequent buyer and a
-    typical repeat buyer (by CLV, or expected purchases without CLV)."""
+    typical repeat buyer (by CLV, or expected purchases without CLV).
+
+    Each is the first such row in the scores (numpy over the columns: no copy of the table).
+    """
     scores = run.scores
     value_col = "clv" if run.has_clv else "expected_purchases"
-    repeat = scores[scores["frequency"] > 0]
-    if repeat.empty:
-        return repeat, []
+    value = scores[value_col].to_numpy(np.float64)
+    freq = scores["frequency"].to_numpy(np.float64)
+    pool = freq > 0  # repeat buyers not picked yet
+    if not pool.any():
+        return scores.iloc[:0], []
+
+    def first_best(key: np.ndarray, where: np.ndarray) -> int:
+        return int(np.argmax(np.where(where & ~np.isnan(key), key, -np.inf)))
+
     picks: list[tuple[int, str]] = []
-    top = int(repeat[value_col].idxmax())
-    picks.append((top, "highest value"))
-    lapsed_pool = repeat[(repeat["p_alive"] < 0.3) & ~repeat.index.isin([top])]
-    if not lapsed_pool.empty:
-        picks.append((int(lapsed_pool["frequency"].idxmax()), "frequent, lapsed"))
-    rest = repeat[~repeat.index.isin([i for i, _ in picks])]
-    if not rest.empty:
-        median = rest[value_col].median()
-        picks.append((int((rest[value_col] - median).abs().idxmin()), "typical repeat buyer"))
+    picks.append((first_best(value, pool), "highest value"))
+    pool[picks[-1][0]] = False
+    lapsed = pool & (scores["p_alive"].to_numpy(np.float64) < 0.3)
+    if lapsed.any():
+        picks.append((first_best(freq, lapsed), "frequent, lapsed"))
+        pool[picks[-1][0]] = False
+    if pool.any():
+        median = np.nanmedian(np.where(pool, value, np.nan))
+        picks.append((first_best(-np.abs(value - median), pool), "typical repeat buyer"))
     picks = picks[:n]
-    rows = scores.loc[[i for i, _ in picks]]
+    rows = scores.iloc[[i for i, _ in picks]]
     unit = unit_name(run.unit)
     labels = [
         f"{row.customer_id}, {why}: {int(row.frequency)} repeat, last {row.T - row.recency:.0f} "
@@ -201,9 +211,14 @@ def write_figures(run_dir: str | Path, *, currency: str | None = None) -> list[P
         The files written, in report order.
     """
     run = load_run(run_dir)
+    return save_charts(run, charts(run, currency=currency or run.currency))
+
+
+def save_charts(run: RunFiles, todo: list[Chart]) -> list[Path]:
+    """Draw ``todo`` (charts of ``run``) to ``run.directory/figures/NAME.png``, atomically;
+    return the files written (see :func:`write_figures`)."""
     out_dir = run.directory / "figures"
     written: list[Path] = []
-    todo = charts(run, currency=currency or run.currency)
     with Progress("Writing figures", total=len(todo)) as progress:
         for chart in todo:
             fig = new_figure(FIGURE_SIZE, layout="constrained")

@@ -128,13 +128,26 @@ def _buyers(run: RunFiles, horizon: float) -> float | None:
     return float(len(frame) - np.sum(np.asarray(none, dtype=np.float64)))
 
 
+def top_positions(values: np.ndarray, k: int) -> np.ndarray:
+    """Positions of the ``k`` largest values, highest first, ties in position order (as a
+    stable sort would list them), by a partial sort: the work is one pass, not a sort."""
+    n = len(values)
+    candidates = np.arange(n)
+    if k <= 0:
+        return candidates[:0]
+    if k < n:
+        kth = np.partition(values, n - k)[n - k]  # the k-th largest value
+        candidates = np.flatnonzero(values >= kth)
+    return candidates[np.argsort(-values[candidates], kind="stable")[:k]]
+
+
 def _action(
     name: str, rule: str, mask: np.ndarray, scores: pd.DataFrame, past: np.ndarray, order: str
 ) -> Action:
     clv = scores["clv"].to_numpy(np.float64)
     idx = np.flatnonzero(mask)
     key = clv[idx] if order == "clv" else past[idx]
-    pick = idx[np.argsort(-key, kind="stable")[:LISTED]]
+    pick = idx[top_positions(key, LISTED)]
     top = pd.DataFrame(
         {
             "customer_id": scores["customer_id"].to_numpy()[pick],

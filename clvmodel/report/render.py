@@ -14,6 +14,7 @@ from .. import __version__
 from ..io import atomic_write_with
 from ..plotting import ACTUAL, MUTED
 from ..progress import Progress
+from .charts import save_charts
 from .context import ReportContext, report_context
 from .formatting import DASH, _date
 from .layout import GREY, PAGE_SIZE, RULE, Page, new_figure
@@ -107,7 +108,7 @@ def write_customer_lists(ctx: ReportContext) -> Path | None:
 
     table = pa.table(
         {
-            "customer_id": pa.array(scores["customer_id"].astype(str).to_numpy(), pa.string()),
+            "customer_id": pa.array(scores["customer_id"].astype(str), pa.string()),
             "segment": categorical(numbers.segment_of),
             "action": categorical(action_labels(numbers)),
             "p_alive": scores["p_alive"].to_numpy(np.float64),
@@ -147,9 +148,28 @@ def render_report(run_dir: str | Path, *, currency: str | None = None) -> Path:
     Path
         The PDF written.
     """
+    return _render(report_context(run_dir, currency=currency))
+
+
+def write_report(run_dir: str | Path, *, currency: str | None = None) -> tuple[list[Path], Path]:
+    """:func:`~clvmodel.report.write_figures` and :func:`render_report` from one reading of
+    the run folder: the charts' PNG files, the customer lists and the PDF.
+
+    Returns
+    -------
+    figures : list of Path
+        The chart files written, in report order.
+    pdf : Path
+        The PDF written.
+    """
+    ctx = report_context(run_dir, currency=currency)
+    figures = save_charts(ctx.run, list(ctx.charts.values()))
+    return figures, _render(ctx)
+
+
+def _render(ctx: ReportContext) -> Path:
     from matplotlib.backends.backend_pdf import PdfPages
 
-    ctx = report_context(run_dir, currency=currency)
     target = ctx.run.directory / "report.pdf"
     write_customer_lists(ctx)
 

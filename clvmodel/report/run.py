@@ -131,8 +131,14 @@ def read_table(path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame
 
         present = pq.ParquetDataset(path).schema.names  # a file or a folder of part files
         wanted = None if columns is None else [c for c in columns if c in present]
+        import pyarrow as pa
+
         table = pq.read_table(path, columns=wanted)
-        frame = table.to_pandas()
+        # Numeric columns become views of the Arrow buffers, each released as it is
+        # converted; the reader's scratch memory goes back to the system, not to the pool.
+        frame = table.to_pandas(split_blocks=True, self_destruct=True)
+        del table
+        pa.default_memory_pool().release_unused()
     else:
         wanted_set = None if columns is None else set(columns)
         frame = pd.read_csv(

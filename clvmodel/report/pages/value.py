@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import numpy as np
+
 from ...clv_metrics import align_clv, decile_table, value_tiers
 from ..context import ReportContext, _draw_chart
 from ..formatting import fmt_pct
 from ..layout import GREY, Page, grid
+from ..numbers import top_positions
 
 
 def page_value(ctx: ReportContext, page: Page) -> tuple[str, str]:
@@ -120,7 +123,7 @@ def page_segments(ctx: ReportContext, page: Page) -> tuple[str, str]:
     y -= 0.055
     k = 12
     y = page.heading(x0, y, f"Top {k} customers by predicted CLV", w)
-    top = run.scores.sort_values("clv", ascending=False, kind="stable").head(k)
+    top = run.scores.iloc[top_positions(run.scores["clv"].to_numpy(np.float64), k)]
     header = [
         "Rank",
         "Customer",
