@@ -148,12 +148,13 @@ def _action(
     idx = np.flatnonzero(mask)
     key = clv[idx] if order == "clv" else past[idx]
     pick = idx[top_positions(key, LISTED)]
+    listed = scores.iloc[pick]  # the listed rows only (no column of every customer)
     top = pd.DataFrame(
         {
-            "customer_id": scores["customer_id"].to_numpy()[pick],
-            "frequency": scores["frequency"].to_numpy()[pick],
-            "since_last": (scores["T"] - scores["recency"]).to_numpy()[pick],
-            "p_alive": scores["p_alive"].to_numpy()[pick],
+            "customer_id": listed["customer_id"].to_numpy(),
+            "frequency": listed["frequency"].to_numpy(),
+            "since_last": (listed["T"] - listed["recency"]).to_numpy(),
+            "p_alive": listed["p_alive"].to_numpy(),
             "past_spend": past[pick],
             "clv": clv[pick],
         }
