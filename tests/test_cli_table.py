@@ -205,6 +205,11 @@ CASES = {
         lambda f: (*_score(f)[:3], f["root"], "--horizon", "52", "--out", f["root"] / "s.csv"),
         5,
     ),
+    # out of memory (1): the engine's limit, with the option that raises it
+    "DuckDB out of memory": (
+        lambda f: ("run", f["log.csv"], "--out", f["root"] / "oom", "--memory-limit", "1MB"),
+        1,
+    ),
     # ok (0)
     "--allow-unconverged keeps the fit": (
         lambda f: (
@@ -232,6 +237,15 @@ def test_cli_case_has_its_documented_exit_code(files, case) -> None:
         lines = err.strip().splitlines()
         assert len(lines) == 1, err
         assert "np.float64" not in err
+
+
+def test_duckdb_out_of_memory_says_which_option_gives_it_more(files) -> None:
+    code, err = _run(
+        "run", files["log.csv"], "--out", files["root"] / "oom2", "--memory-limit", "1MB"
+    )
+    assert code == 1
+    assert "DuckDB ran out of memory within --memory-limit 1MB" in err
+    assert "give it more with --memory-limit" in err
 
 
 def test_run_failing_late_leaves_the_previous_run(files) -> None:

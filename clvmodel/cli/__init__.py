@@ -83,6 +83,14 @@ def main(
         return fail(f"cannot read the input ({type(exc).__name__}: {exc})", 3)
     except Exception as exc:
         duckdb = sys.modules.get("duckdb")
+        if duckdb is not None and isinstance(exc, duckdb.OutOfMemoryException):
+            limit = getattr(args, "memory_limit", None)
+            option = f"--memory-limit {limit}" if limit else "its memory limit"
+            return fail(
+                f"DuckDB ran out of memory within {option} ({_one_line(str(exc))}); give it "
+                f"more with --memory-limit (e.g. 2GB; beyond it, it spills to disk)",
+                ExitStatus.ERROR,
+            )
         if duckdb is not None and isinstance(exc, duckdb.Error):
             return fail(f"cannot process the input: {exc}", ExitStatus.INPUT_ERROR)
         if "java.lang.OutOfMemoryError" in str(exc):  # a Py4JJavaError from Spark

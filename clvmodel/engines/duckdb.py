@@ -233,6 +233,8 @@ class DuckDBSummaryEngine:
                     "CREATE TEMP VIEW clv_source AS "
                     + self._source_columns(reader, "file_row_number + 1")
                 )
+        except duckdb.OutOfMemoryException:
+            raise  # not the file's fault: the CLI says to raise --memory-limit
         except duckdb.Error as exc:
             raise InputError(f"Could not read {str(path)!r}: {exc}") from exc
 
