@@ -72,10 +72,9 @@ def _mean_until_death(
     ``z = κ/(1+κ)``, but has no removable singularity at ``a = 1``, no negative third
     argument when ``a + b_post < 1``, and stays finite for ``z`` near 1 and ``m`` in the
     millions, where that 2F1 overflows. The integrand is log-concave in ``log p``; it is
-    integrated by :func:`logconcave_integral`.
+    integrated by :func:`logconcave_integral`, the Beta density's part relative to its mode
+    (:class:`_BetaInLogP`).
     """
-    from scipy.special import betaln
-
     b_post, m, kappa = np.broadcast_arrays(
         np.asarray(b_post, dtype=np.float64),
         np.asarray(m, dtype=np.float64),
@@ -100,29 +99,22 @@ def _mean_until_death(
     if not pos.any():
         return out.reshape(shape)
     bb, mm, kk = bb[pos], mm[pos], kk[pos]
+    beta = _BetaInLogP(a, bb)
 
     def logf(u: NDArray[np.float64], rows: NDArray[np.intp]) -> tuple[Any, Any, None]:
-        bp, mp, kp = bb[rows], mm[rows], kk[rows]
+        mp, kp = mm[rows], kk[rows]
         log_y = np.log(kp) + u  # log κp, kept in logs: e^u underflows far left
         y = np.exp(log_y)
         grow = mp * np.log1p(y)  # -log (1+κp)^-m
         tiny = log_y < -40.0  # there 1 - (1+y)^-m = m y to 1e-14
+        value, slope = beta(u, rows)
         with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-            log_q = np.log(-np.expm1(u))  # log(1 - p)
             log_g = np.where(tiny, np.log(mp) + log_y, np.log(-np.expm1(-grow))) - u
-            flat = bp == 1.0  # no (1-p)^(b-1) factor: avoid 0 * log(0) at p = 1
-            value = a * u + np.where(flat, 0.0, (bp - 1.0) * log_q) + log_g
-            d_q = np.where(flat, 0.0, -(bp - 1.0) / np.expm1(-u))  # d/du (b-1) log(1-e^u)
             d_g = np.where(tiny, 1.0, mp * y / (1.0 + y) / np.expm1(grow))
-            slope = a - 1.0 + d_q + d_g
-        inside = (u < 0) | (flat & (u <= 0))
-        value = np.where(inside, value, -np.inf)
-        slope = np.where(inside, slope, -np.inf)
-        return value, slope, None
+        return value + log_g, slope - 1.0 + d_g, None
 
-    guess = np.log(a) - np.log(a + bb)
-    log_int, _ = logconcave_integral(logf, -np.inf, 0.0, guess, points=-np.log(kk)[None])
-    mean = np.exp(log_int - betaln(a, bb))
+    log_int, _ = logconcave_integral(logf, -np.inf, 0.0, beta.mode, points=-np.log(kk)[None])
+    mean = np.exp(log_int + beta.log_peak_density)
     if a > 1.0:
         # Near saturation ((1 + κp)^-m negligible over the posterior) the mean is E[1/p] =
         # (a+b-1)/(a-1) less E[(1+κp)^-m / p], a small positive term that falls with κ:
@@ -130,24 +122,127 @@ def _mean_until_death(
         # quadratures of the whole integrand at two horizons differ by their 1e-12 error
         # in either direction.
         def log_rest(u: NDArray[np.float64], rows: NDArray[np.intp]) -> tuple[Any, Any, None]:
-            bp, mp, kp = bb[rows], mm[rows], kk[rows]
+            mp, kp = mm[rows], kk[rows]
             y = np.exp(np.log(kp) + u)
-            with np.errstate(divide="ignore", over="ignore", invalid="ignore"):
-                log_q = np.log(-np.expm1(u))
-                flat = bp == 1.0
-                value = (a - 1.0) * u + np.where(flat, 0.0, (bp - 1.0) * log_q) - mp * np.log1p(y)
-                d_q = np.where(flat, 0.0, -(bp - 1.0) / np.expm1(-u))
-                slope = a - 1.0 + d_q - mp * y / (1.0 + y)
-            inside = (u < 0) | (flat & (u <= 0))
-            return np.where(inside, value, -np.inf), np.where(inside, slope, -np.inf), None
+            value, slope = beta(u, rows)
+            return value - u - mp * np.log1p(y), slope - 1.0 - mp * y / (1.0 + y), None
 
         full = (a + bb - 1.0) / (a - 1.0)  # E[1/p]
-        log_r, _ = logconcave_integral(log_rest, -np.inf, 0.0, guess, points=-np.log(kk)[None])
-        rest = np.exp(log_r - betaln(a, bb))
+        log_r, _ = logconcave_integral(log_rest, -np.inf, 0.0, beta.mode, points=-np.log(kk)[None])
+        rest = np.exp(log_r + beta.log_peak_density)
         near = rest <= 1e-2 * full
         mean = np.where(near, full - rest, mean)
     out[pos] = mean
     return out.reshape(shape)
+
+
+def _log1p_minus(x: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``log(1 + x) - x`` for ``x > -1``, to a few ulps of itself however small ``x``.
+
+    For ``|x| < 1/2``: with ``s = x / (2 + x)``, ``log(1 + x) = 2 atanh(s)`` and
+    ``x - 2s = x s``, so it is ``2 Σ_{k≥1} s^(2k+1) / (2k+1) - x s`` (``|s| <= 1/3``,
+    18 terms).
+    """
+    with np.errstate(divide="ignore", invalid="ignore"):
+        direct = np.log1p(x) - x
+        s = x / (2.0 + x)
+        s2 = s * s
+        acc = np.zeros_like(s)
+        for k in range(18, 0, -1):
+            acc = acc * s2 + 1.0 / (2 * k + 1)
+        series = 2.0 * s * s2 * acc - x * s
+    return np.where(np.abs(x) < 0.5, series, direct)
+
+
+def _minus_expm1(d: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``d - (e^d - 1)`` (``<= 0``) without cancellation: ``-Σ_{k≥2} d^k / k!`` for
+    ``|d| < 1/2`` (18 terms)."""
+    acc = np.zeros_like(d)
+    for k in range(19, 1, -1):
+        acc = (acc * d + 1.0) / k
+    return np.where(np.abs(d) < 0.5, -d * d * acc, d - np.expm1(d))
+
+
+class _BetaInLogP:
+    """``log`` of the Beta(a, b) density's kernel ``p^a (1-p)^(b-1)`` in ``u = log p``,
+    ``b >= 1``, relative to its mode ``u0 = log(a/(a+b-1))``, with its slope in ``u``.
+
+    With ``e^(u-u0) = 1 + ε`` and ``ρ = a/(b-1)`` (the odds at the mode), the kernel's
+    log is ``a (log(1+ε) - ε) + (b-1) (log(1-ρε) + ρε)`` above its value at the mode (the
+    linear terms cancel, ``a = (b-1) ρ``): two non-positive terms, each computed without
+    cancellation (:func:`_minus_expm1`, :func:`_log1p_minus`), and its slope
+    ``-a ε (1+ρ) / (1-ρε)``. Written as ``a u + (b-1) log(1 - e^u)`` the two terms are each
+    about ``10^10`` for the parameters of a degenerate fit, and their rounding noise
+    (``10^-6``) keeps an adaptive quadrature bisecting to its cap. For ``b = 1`` the kernel
+    is ``e^(a u)`` with its mode at the end ``u = 0``.
+
+    ``log_peak_density`` is the kernel's log at the mode less ``log B(a, b)``
+    (:func:`_log_beta_peak`): since ``p^a (1-p)^(b-1) du = p^(a-1) (1-p)^(b-1) dp``,
+    ``log E[h(p)] = log ∫ e^value h du + log_peak_density``.
+    """
+
+    def __init__(self, a: float, b: NDArray[np.float64]) -> None:
+        self.a = a
+        self.bm1 = b - 1.0
+        self.flat = b == 1.0
+        self.rho = np.where(self.flat, 0.0, a / np.where(self.flat, 1.0, self.bm1))
+        self.mode = _beta_mode_logs(a, self.bm1)[0]
+        self.log_peak_density = _log_beta_peak(a, b)
+
+    def __call__(
+        self, u: NDArray[np.float64], rows: NDArray[np.intp]
+    ) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+        a, bm1, rho, flat = self.a, self.bm1[rows], self.rho[rows], self.flat[rows]
+        d = u - self.mode[rows]
+        eps = np.expm1(d)
+        with np.errstate(divide="ignore", invalid="ignore", over="ignore"):
+            value = a * _minus_expm1(d) + bm1 * _log1p_minus(-rho * eps)
+            slope = -a * eps * (1.0 + rho) / (1.0 - rho * eps)
+        value = np.where(flat, a * u, value)
+        slope = np.where(flat, a, slope)
+        inside = (u < 0) | (flat & (u <= 0))
+        return np.where(inside, value, -np.inf), np.where(inside, slope, -np.inf)
+
+
+def _beta_mode_logs(
+    a: float, bm1: NDArray[np.float64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """``log p0`` and ``log(1-p0)`` at the mode ``p0 = a/(a+b-1)`` of ``p^a (1-p)^(b-1)``,
+    each from its ratio (by ``log1p`` of the other above 1/2, so that ``a log p0`` keeps its
+    digits when ``p0`` is near 1)."""
+    with np.errstate(divide="ignore"):
+        p0, q0 = a / (a + bm1), bm1 / (a + bm1)
+        return (
+            np.where(p0 > 0.5, np.log1p(-q0), np.log(p0)),
+            np.where(q0 > 0.5, np.log1p(-p0), np.log(q0)),
+        )
+
+
+def _log_beta_peak(a: float, b: NDArray[np.float64]) -> NDArray[np.float64]:
+    """``a log p0 + (b-1) log(1-p0) - log B(a, b)`` at ``p0 = a/(a+b-1)`` (``b >= 1``).
+
+    For ``a, b >= 8`` by Stirling's series (``log Γ(x) = (x-1/2) log x - x + log(2π)/2 +
+    S(x)``), which leaves ``(log a - log b + log(a+b))/2 + (b-1) log(1-1/b) - (a+b-1)
+    log(1-1/(a+b)) - log(2π)/2 - S(a) - S(b) + S(a+b)``: terms of the order of ``log a``,
+    where the two sides are each about ``a + b`` in size (``10^10`` for a degenerate
+    fit: their difference would keep only 6 digits). Otherwise directly, with
+    :func:`log_beta` and ``log p0``, ``log(1-p0)`` from the ratios (by ``log1p`` above 1/2).
+    """
+    bm1 = b - 1.0
+    log_p0, log_q0 = _beta_mode_logs(a, bm1)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        direct = a * log_p0 + np.where(bm1 > 0, bm1 * log_q0, 0.0) - log_beta(a, b)
+        big = (a >= 8.0) & (b >= 8.0)
+        ab = a + b
+        stirling = (
+            0.5 * (np.log(a) - np.log(b) + np.log(ab))
+            + bm1 * np.log1p(-1.0 / b)
+            - (ab - 1.0) * np.log1p(-1.0 / ab)
+            - 0.5 * np.log(2.0 * np.pi)
+        )
+        for k, coef in enumerate(_STIRLING, start=1):
+            stirling += coef * (ab ** (1 - 2 * k) - a ** (1 - 2 * k) - b ** (1 - 2 * k))
+    return np.where(big, stirling, direct)
 
 
 #: The series of :func:`_mean_until_death_series` is used where its terms fall at least this

@@ -8,7 +8,8 @@ import pytest
 from lifetimes import GammaGammaFitter
 from reference import GAMMA_GAMMA_CDNOW, GAMMA_GAMMA_CDNOW_N
 
-from clvmodel import GammaGammaModel, InputError
+from clvmodel import GammaGammaModel, InputError, summarise
+from clvmodel.exceptions import ConvergenceWarning, FitError
 from clvmodel.simulate import bgnbd_summary, gamma_gamma_spend
 
 
@@ -68,3 +69,25 @@ def test_spend_rules(cdnow) -> None:
     low_q = GammaGammaModel.from_params({"p": 1.0, "q": 0.9, "gamma": 1.0})
     with pytest.raises(InputError, match="q > 1"):
         low_q.expected_spend(cdnow)
+
+
+def test_a_fit_with_no_finite_mean_spend_is_a_fit_error() -> None:
+    """Two repeat buyers (mean spend 544 and 24,072) fit q = 0.516: a spend distribution
+    with no finite mean. The fit raises FitError (exit 4 in the CLI) instead of returning a
+    model whose every CLV then fails (the fuzz property of tests/test_fuzz.py found it);
+    with allow_unconverged it warns and returns the model."""
+    log = pd.DataFrame(
+        {
+            "customer_id": ["a", "a", "a", "c", "c"],
+            "date": ["2019-01-01", "2019-04-19", "2019-08-24", "2019-01-01", "2020-11-17"],
+            "amount": [0, 769, 319, 0, 24072],
+        }
+    )
+    summary = summarise(log, freq="W").summary
+    with pytest.raises(FitError, match=r"q=0\.516\d* <= 1: .*no finite mean"):
+        GammaGammaModel().fit(summary)
+    with pytest.warns(ConvergenceWarning, match="no finite mean"):
+        model = GammaGammaModel(allow_unconverged=True).fit(summary)
+    assert model.params_["q"] == pytest.approx(0.5163, abs=1e-3)
+    with pytest.raises(InputError, match="q > 1"):
+        model.expected_spend(summary)

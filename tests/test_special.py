@@ -393,3 +393,67 @@ def test_quadrature_of_degenerate_fit_parameters_is_not_a_cliff(monkeypatch) -> 
         points.clear()
         _degenerate_value(b, c, omz)
         assert sum(points) < 50_000, (b, c, omz, sum(points))
+
+
+# E_p[(1 - (1 + κp)^-m) / p], p ~ Beta(a, b), at the posteriors of degenerate MBG/NBD fits
+# (a and b in the billions): (a, b, m, κ).
+HUGE_BETA_CASES = [
+    # The fuzz example (tests/test_fuzz.py, transactions to CLV): a 25-row log whose MBG/NBD
+    # fit reached a = 1.02e10, b + x + 1 = 5.5e9, r + x = 41238; one CLV discounting step.
+    (10218631844.420824, 5521798053.623933, 41238.081658425435, 1.6003685371502138e-05),
+    (1e9, 5e9, 1.5, 1.0),
+    (1e8, 1e10, 2.0, 0.5),
+    (3.0, 1e10, 2.0, 1.0),  # p near 0: (b-1) log(1-p) of 1e10 p
+    (1e10, 3.0, 2.0, 1.0),  # p near 1
+    (1e10, 1e10, 2.0, 3.0),
+    (1e9, 5e9, 1e6, 1.0),  # saturated: (1 + κp)^-m is e^-1.5e5 over the posterior
+]
+
+
+def _huge_beta_reference(a: float, b: float, m: float, k: float) -> float:
+    """By Pfaff's transformation of the closed form, ``(a+b-1)/(a-1) [1 - 2F1(m, a-1;
+    a+b-1; -κ)]`` (mpmath's series, for κ <= 1 and m moderate); saturated, E[1/p] =
+    (a+b-1)/(a-1); otherwise mpmath's quadrature of the Beta density around its mode."""
+    with mp.workdps(40):
+        a_, b_, m_, k_ = (mp.mpf(v) for v in (a, b, m, k))
+        if m > 1e5:
+            return float((a_ + b_ - 1) / (a_ - 1))
+        if k <= 1.0:
+            return float((a_ + b_ - 1) / (a_ - 1) * (1 - mp.hyp2f1(m_, a_ - 1, a_ + b_ - 1, -k_)))
+        log_b = mp.log(mp.beta(a_, b_))
+        mode = (a_ - 1) / (a_ + b_ - 2)
+        sd = mp.sqrt(a_ * b_ / ((a_ + b_) ** 2 * (a_ + b_ + 1)))
+
+        def f(p):
+            dens = mp.exp((a_ - 1) * mp.log(p) + (b_ - 1) * mp.log1p(-p) - log_b)
+            return dens * (1 - (1 + k_ * p) ** (-m_)) / p
+
+        return float(mp.quad(f, [mode + j * sd for j in range(-40, 41, 4)]))
+
+
+@pytest.mark.parametrize(("a", "b", "m", "k"), HUGE_BETA_CASES)
+def test_mean_until_death_at_huge_beta_parameters(monkeypatch, a, b, m, k) -> None:
+    """Bounded work and 1e-10 relative accuracy at Beta posteriors with a, b up to 1e10.
+
+    Written as ``a u + (b-1) log(1 - e^u)`` (``u = log p``) the exponent is about 1e10 with
+    a rounding noise of 1e-6 that no quadrature rule resolves: 41 million integrand points
+    (25 s) per value, which stalled the fuzz property above, and results only 2e-5
+    accurate, from the difference of that exponent and log B(a, b).
+    """
+    import clvmodel.special as sp
+
+    points = [0]
+    inner = sp.logconcave_integral
+
+    def counting(logf, *args, **kwargs):
+        def counted(u, rows):
+            points[0] += u.size
+            assert points[0] < 50_000, f"more than 50,000 integrand points at {(a, b, m, k)}"
+            return logf(u, rows)
+
+        return inner(counted, *args, **kwargs)
+
+    monkeypatch.setattr(sp, "logconcave_integral", counting)
+    monkeypatch.setattr(sp, "SERIES_RATIO", -1.0)  # the integral, not the short-horizon series
+    ours = float(sp._mean_until_death(a, np.array([b]), np.array([m]), np.array([k]))[0])
+    assert ours == pytest.approx(_huge_beta_reference(a, b, m, k), rel=1e-10)

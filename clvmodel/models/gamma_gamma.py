@@ -6,10 +6,13 @@ is fitted on the mean spend of repeat purchases of customers with at least one.
 
 from __future__ import annotations
 
+import warnings
+from typing import Any, Self
+
 import numpy as np
 import pandas as pd
 
-from ..exceptions import InputError, NotIdentifiedError
+from ..exceptions import ConvergenceWarning, FitError, InputError, NotIdentifiedError
 from ..likelihoods import gamma_gamma_loglik
 from .base import Array, BaseModel, CustomerData, _labelled
 
@@ -92,6 +95,33 @@ class GammaGammaModel(BaseModel):
                 "and monetary_value > 0 (repeat buyers with spend), and there are none."
             )
         return (x[used], m[used]), weights[used], notes
+
+    def fit(self, data: pd.DataFrame, **options: Any) -> Self:
+        """Estimate ``(p, q, γ)`` (see :meth:`clvmodel.models.base.BaseModel.fit`).
+
+        An estimate ``q <= 1`` is a spend distribution with no finite mean: the expected
+        spend of a customer with no repeat purchase, and so their CLV, is infinite. That fit
+        raises :class:`FitError` (a warning with ``allow_unconverged=True``), rather than
+        returning a model whose every CLV would fail later.
+
+        Raises
+        ------
+        FitError
+            Also when ``q <= 1``, unless ``allow_unconverged``.
+        """
+        super().fit(data, **options)
+        q = float(self._params()[1])
+        if q <= 1.0:
+            why = (
+                f"Fitting {self.name} gave q={q:.4g} <= 1: the fitted spend per transaction "
+                f"has no finite mean, so expected spend and CLV are infinite. The "
+                f"{self.n_customers_:,} repeat buyer(s) it used do not pin down the spread of "
+                f"spend; a longer log with more repeat buyers usually does"
+            )
+            if not self.allow_unconverged:
+                raise FitError(f"{why}.")
+            warnings.warn(f"{why}.", ConvergenceWarning, stacklevel=2)
+        return self
 
     def _default_initial(self, arrays: tuple[Array, ...], weights: Array) -> Array:
         _, m = arrays
