@@ -121,19 +121,37 @@ def _mean_until_death(
         # that difference is exact to rounding and increasing in the horizon, where two
         # quadratures of the whole integrand at two horizons differ by their 1e-12 error
         # in either direction.
-        def log_rest(u: NDArray[np.float64], rows: NDArray[np.intp]) -> tuple[Any, Any, None]:
-            mp, kp = mm[rows], kk[rows]
-            y = np.exp(np.log(kp) + u)
-            value, slope = beta(u, rows)
-            return value - u - mp * np.log1p(y), slope - 1.0 - mp * y / (1.0 + y), None
-
         full = (a + bb - 1.0) / (a - 1.0)  # E[1/p]
-        log_r, _ = logconcave_integral(log_rest, -np.inf, 0.0, beta.mode, points=-np.log(kk)[None])
-        rest = np.exp(log_r + beta.log_peak_density)
-        near = rest <= 1e-2 * full
+        # The mean is at most m κ (1 - (1+y)^-m <= m y), so the rest, full - mean, can be
+        # within 1e-2 of full only where m κ >= 0.99 full: elsewhere its quadrature is not
+        # needed (and for a just above 1, where full is astronomically large and the rest's
+        # integrand is nearly flat in log p far to the left, it would bisect to its cap).
+        maybe = mm * kk >= 0.98 * full
+        near = np.zeros(len(bb), dtype=bool)
+        rest = np.zeros(len(bb))
+        if maybe.any():
+            rest[maybe] = _saturation_rest(a, bb[maybe], mm[maybe], kk[maybe])
+            near = maybe & (rest <= 1e-2 * full)
         mean = np.where(near, full - rest, mean)
     out[pos] = mean
     return out.reshape(shape)
+
+
+def _saturation_rest(
+    a: float, bb: NDArray[np.float64], mm: NDArray[np.float64], kk: NDArray[np.float64]
+) -> NDArray[np.float64]:
+    """``E[(1+κp)^-m / p]`` for ``p ~ Beta(a, bb)``, ``a > 1``: what the mean of
+    :func:`_mean_until_death` falls short of ``E[1/p]`` by (log-concave in ``log p``)."""
+    beta = _BetaInLogP(a, bb)
+
+    def log_rest(u: NDArray[np.float64], rows: NDArray[np.intp]) -> tuple[Any, Any, None]:
+        mp, kp = mm[rows], kk[rows]
+        y = np.exp(np.log(kp) + u)
+        value, slope = beta(u, rows)
+        return value - u - mp * np.log1p(y), slope - 1.0 - mp * y / (1.0 + y), None
+
+    log_r, _ = logconcave_integral(log_rest, -np.inf, 0.0, beta.mode, points=-np.log(kk)[None])
+    return np.exp(log_r + beta.log_peak_density)
 
 
 def _log1p_minus(x: NDArray[np.float64]) -> NDArray[np.float64]:
