@@ -131,11 +131,6 @@ class Ranking:
         self.edges = np.concatenate([[0.0], np.cumsum(counts, dtype=np.float64)])
         self._run_of: NDArray[np.intp] | None = None
 
-    @classmethod
-    def of(cls, score: Array) -> Ranking:
-        """The ranking of ``score``."""
-        return cls(score)
-
     @property
     def n(self) -> int:
         """Customers ranked."""
@@ -169,6 +164,21 @@ class Ranking:
         if not totals[-1] > 0:
             return 0.5
         return float(np.trapezoid(totals / totals[-1], self.edges / self.n))
+
+    def gini(self, value: Array) -> float:
+        """Gini of the gains curve of ``value``: ``2 * area - 1`` (:func:`gini`)."""
+        return 2.0 * self.area(value) - 1.0
+
+    def gains(self, value: Array, points: int | None = None) -> tuple[Array, Array]:
+        """The gains curve of ``value`` (:func:`gains_curve`, ``points`` as there)."""
+        n = self.n
+        ranks = np.arange(n + 1, dtype=np.float64)
+        if points is not None and n + 1 > points:
+            ranks = np.unique(np.linspace(0, n, points).round())
+        cum = self.top_totals(value, ranks)
+        total = float(cum[-1])
+        share_value = cum / total if total > 0 else ranks / n
+        return ranks / n, share_value
 
     def top_share(self, value: Array, fraction: float) -> float:
         """Share of ``value`` held by the top ``fraction`` of customers (a point of the
@@ -213,14 +223,7 @@ def gains_curve(
         ``points`` of them).
     """
     s, v = _score_value(score, value)
-    n = len(s)
-    ranks = np.arange(n + 1, dtype=np.float64)
-    if points is not None and n + 1 > points:
-        ranks = np.unique(np.linspace(0, n, points).round())
-    cum = Ranking.of(s).top_totals(v, ranks)
-    total = float(cum[-1])
-    share_value = cum / total if total > 0 else ranks / n
-    return ranks / n, share_value
+    return Ranking(s).gains(v, points)
 
 
 def gini(score: ArrayLike, value: ArrayLike | None = None) -> float:
@@ -231,7 +234,7 @@ def gini(score: ArrayLike, value: ArrayLike | None = None) -> float:
     ranking by ``score`` concentrates ``value`` at the top (0: no better than random).
     """
     s, v = _score_value(score, value)
-    return 2.0 * Ranking.of(s).area(v) - 1.0
+    return Ranking(s).gini(v)
 
 
 def decile_table(
@@ -255,7 +258,7 @@ def decile_table(
     # Rank position p (0 = the top) is in group p * groups // n: groups start at these.
     bounds = -(-np.arange(groups + 1) * n // groups)
     v = None if value is None else np.asarray(value, dtype=np.float64)
-    ranking = Ranking.of(s)
+    ranking = Ranking(s)
     columns: dict[str, Any] = {
         "customers": np.diff(bounds),
         "predicted": np.diff(ranking.top_totals(s, bounds)),
@@ -304,7 +307,7 @@ def value_tiers(scores: pd.DataFrame, summary: pd.DataFrame | None = None) -> pd
         columns["holdout_spend"] = actual.to_numpy(np.float64)
     # Tiers take whole rank positions; customers tied across a tier's edge share it.
     edges = np.concatenate([[0], np.cumsum(counts)])
-    ranking = Ranking.of(c)
+    ranking = Ranking(c)
     sums = {key: np.diff(ranking.top_totals(v, edges)) for key, v in columns.items()}
     total_clv = float(c.sum())
     total_actual = float(sums["holdout_spend"].sum()) if actual is not None else 0.0
@@ -372,13 +375,13 @@ def clv_metrics(
     c = clv.to_numpy()
     if len(c) == 0:
         raise InputError("A gains curve needs at least one customer.")
-    ranking = Ranking.of(c)
+    ranking = Ranking(c)
     out: dict[str, Any] = {
         "n_customers": len(c),
         "clv_total": float(c.sum()),
         "clv_mean": float(c.mean()),
         "clv_median": float(np.median(c)),
-        "gini_predicted": 2.0 * ranking.area(c) - 1.0,
+        "gini_predicted": ranking.gini(c),
         "top_10pct_share": ranking.top_share(c, 0.1),
         "top_20pct_share": ranking.top_share(c, 0.2),
         "holdout": actual is not None,
@@ -395,7 +398,7 @@ def clv_metrics(
     if actual is None:
         return out
     a = actual.to_numpy()
-    g = 2.0 * ranking.area(a) - 1.0
+    g = ranking.gini(a)
     g_best = gini(a, a)
     table = decile_table(c, a) if len(c) >= 10 else None
     out.update(

@@ -345,7 +345,7 @@ def test_ranking_averages_every_order_of_tied_customers(seed: int) -> None:
     score = rng.integers(0, 3, 7).astype(float)
     value = rng.gamma(1.0, 5.0, 7)
     expected = _tied_gains_by_permutations(score, value)
-    ranking = Ranking.of(score)
+    ranking = Ranking(score)
     np.testing.assert_allclose(ranking.top_totals(value, np.arange(8)), expected, rtol=1e-12)
     x, y = gains_curve(score, value)
     np.testing.assert_allclose(y, expected / value.sum(), rtol=1e-12)

@@ -8,7 +8,8 @@ import numpy as np
 import pandas as pd
 from numpy.typing import NDArray
 
-from ..clv_metrics import align_clv, decile_table, gains_curve, gini
+from ..clv_metrics import Ranking, align_clv, decile_table
+from ..exceptions import InputError
 from .style import (
     ACCENT,
     ACTUAL,
@@ -137,27 +138,37 @@ def plot_gains_curve(
     clv, actual = align_clv(scores, summary)
     ax = _axes(ax)
     c = clv.to_numpy()
-    x, y = gains_curve(c, points=MAX_LINE_POINTS)
+    if len(c) == 0:
+        raise InputError("A gains curve needs at least one customer.")
+    by_clv = Ranking(c)  # one sort for the curves and Ginis ranked by CLV
+    x, y = by_clv.gains(c, MAX_LINE_POINTS)
     ax.plot([0, 100], [0, 100], color=MUTED, linestyle=":", linewidth=1.2, label="Random ranking")
-    ax.plot(x * 100, y * 100, color=MODEL, linewidth=2, label=f"Predicted CLV (Gini {gini(c):.2f})")
+    ax.plot(
+        x * 100,
+        y * 100,
+        color=MODEL,
+        linewidth=2,
+        label=f"Predicted CLV (Gini {by_clv.gini(c):.2f})",
+    )
     if actual is not None:
         a = actual.to_numpy()
-        xa, ya = gains_curve(c, a, points=MAX_LINE_POINTS)
+        xa, ya = by_clv.gains(a, MAX_LINE_POINTS)
         ax.plot(
             xa * 100,
             ya * 100,
             color=ACTUAL,
             linewidth=2,
-            label=f"Holdout spend, ranked by predicted CLV (Gini {gini(c, a):.2f})",
+            label=f"Holdout spend, ranked by predicted CLV (Gini {by_clv.gini(a):.2f})",
         )
-        xb, yb = gains_curve(a, a, points=MAX_LINE_POINTS)
+        by_spend = Ranking(a)
+        xb, yb = by_spend.gains(a, MAX_LINE_POINTS)
         ax.plot(
             xb * 100,
             yb * 100,
             color=ACTUAL,
             linewidth=1.2,
             linestyle="--",
-            label=f"Holdout spend, best possible ranking (Gini {gini(a, a):.2f})",
+            label=f"Holdout spend, best possible ranking (Gini {by_spend.gini(a):.2f})",
         )
     ax.set_xlim(0, 100)
     ax.set_ylim(0, 101)

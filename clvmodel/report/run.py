@@ -127,12 +127,11 @@ def data_file(directory: Path, stem: str, what: str) -> Path:
 def read_table(path: Path, columns: Sequence[str] | None = None) -> pd.DataFrame:
     """A Parquet or CSV table, only ``columns`` of it where present; ids as text."""
     if path.suffix == ".parquet":
+        import pyarrow as pa
         import pyarrow.parquet as pq
 
         present = pq.ParquetDataset(path).schema.names  # a file or a folder of part files
         wanted = None if columns is None else [c for c in columns if c in present]
-        import pyarrow as pa
-
         table = pq.read_table(path, columns=wanted)
         # Numeric columns become views of the Arrow buffers, each released as it is
         # converted; the reader's scratch memory goes back to the system, not to the pool.
