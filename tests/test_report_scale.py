@@ -347,6 +347,8 @@ def test_ranking_averages_every_order_of_tied_customers(seed: int) -> None:
     expected = _tied_gains_by_permutations(score, value)
     ranking = Ranking(score)
     np.testing.assert_allclose(ranking.top_totals(value, np.arange(8)), expected, rtol=1e-12)
+    ranking.run_of()  # the same totals from each customer's run (the path for many ranks)
+    np.testing.assert_allclose(ranking.top_totals(value, np.arange(8)), expected, rtol=1e-12)
     x, y = gains_curve(score, value)
     np.testing.assert_allclose(y, expected / value.sum(), rtol=1e-12)
     # The area over the runs' edges is the trapezoid over every rank.
