@@ -383,13 +383,15 @@ def test_top_positions_list_as_a_stable_sort_does() -> None:
 
 def test_write_report_reads_the_run_once_and_writes_every_chart(tmp_path, monkeypatch) -> None:
     import clvmodel.report.context as context
+    import clvmodel.report.render as render
     from clvmodel.report import charts, write_report
 
     run_dir = synthetic_run(tmp_path / "once", 3000)
     separately = {f"{c.name}.png" for c in charts(load_run(run_dir))}  # no covariates: all drawn
     reads = []
     real = context.load_run
-    monkeypatch.setattr(context, "load_run", lambda d: reads.append(d) or real(d))
+    for module in (context, render):
+        monkeypatch.setattr(module, "load_run", lambda d: reads.append(d) or real(d))
     figures, pdf = write_report(run_dir)
     assert len(reads) == 1
     assert {p.name for p in figures} == set(separately)
@@ -412,3 +414,54 @@ def test_example_customers_are_the_first_rows_of_their_kind(tmp_path: Path) -> N
     assert list(rows.index) == [top, frequent, typical]
     for label, why in zip(labels, ("highest value", "frequent, lapsed", "typical"), strict=True):
         assert why in label
+
+
+def test_child_returns_raises_and_warns_as_the_function_would() -> None:
+    import os
+    import warnings
+
+    from clvmodel.exceptions import InputError
+    from clvmodel.report.child import Child
+
+    parent = os.getpid()
+    assert Child(lambda: (os.getpid(), [1.5, "x"])).result()[1] == [1.5, "x"]
+    assert Child(os.getpid).result() != parent  # it ran in another process
+
+    def fails() -> None:
+        raise InputError("no such chart")
+
+    with pytest.raises(InputError, match="no such chart"):
+        Child(fails).result()
+
+    def warns() -> int:
+        warnings.warn("chart 'x' left out: why", UserWarning, stacklevel=1)
+        return 3
+
+    seen: list[tuple[str, type[Warning]]] = []
+    assert Child(warns, on_warning=lambda m, c: seen.append((m, c))).result() == 3
+    assert seen == [("chart 'x' left out: why", UserWarning)]
+    with pytest.warns(UserWarning, match="left out: why"):
+        Child(warns).result()
+
+
+def test_a_cancelled_or_killed_child_is_reaped_and_said_so() -> None:
+    import os
+    import signal
+    import time
+
+    from clvmodel.report.child import Child, ChildError
+
+    slow = Child(lambda: time.sleep(60))
+    pid = slow._pid
+    assert pid is not None
+    started = time.monotonic()
+    slow.cancel()  # stops and reaps it: no zombie left
+    assert time.monotonic() - started < 30
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+    def killed() -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    with pytest.raises(ChildError, match="without a result"):
+        Child(killed).result()
