@@ -465,3 +465,36 @@ def test_a_cancelled_or_killed_child_is_reaped_and_said_so() -> None:
 
     with pytest.raises(ChildError, match="without a result"):
         Child(killed).result()
+
+
+def test_word_wrap_is_the_one_of_adding_words_one_at_a_time() -> None:
+    from clvmodel.report.layout import PAGE_SIZE, Page, new_figure
+
+    fig = new_figure(PAGE_SIZE)
+    page = Page(fig, fig.canvas.get_renderer())
+
+    def one_at_a_time(text: str, width: float, size: float, weight: str) -> list[str]:
+        lines: list[str] = []
+        for para in text.split("\n"):
+            line = ""
+            for word in para.split():
+                trial = f"{line} {word}".strip()
+                if line and page.text_width(trial, size, weight) > width:
+                    lines.append(line)
+                    line = word
+                else:
+                    line = trial
+            lines.append(line)
+        return lines
+
+    rng = np.random.default_rng(5)
+    vocabulary = ["a", "of", "the", "W", "iii", "customers", "P(alive)", "USD 1,234.50"]
+    vocabulary += ["Gamma-Gamma", "—", "supercalifragilisticexpialidocious", "m" * 18]
+    for _ in range(40):
+        words = rng.choice(vocabulary, int(rng.integers(0, 40)))
+        text = " ".join(words)
+        if rng.random() < 0.3:
+            text = text.replace(" of ", "\n", 2) + "\n"
+        width = float(rng.uniform(0.005, 0.9))
+        size, weight = float(rng.choice([7.7, 9.0, 13.0])), str(rng.choice(["normal", "bold"]))
+        assert page.wrap(text, width, size, weight) == one_at_a_time(text, width, size, weight)
