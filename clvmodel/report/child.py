@@ -1,10 +1,11 @@
 """Work beside the main process: a function run in a forked child, its result waited for.
 
-The report draws its PNG charts in a child process while the parent writes the PDF
-(matplotlib holds the GIL: threads would take turns on one core). The child is a fork, so
-it starts with the run's files already read (shared copy-on-write, not copied) and needs
-nothing pickled in; only its small result comes back, through a pipe, with any warnings it
-raised. Where ``os.fork`` does not exist the function simply runs when its result is asked.
+The report draws its PNG charts, and writes its customer lists, in child processes while
+the parent writes the PDF (matplotlib holds the GIL: threads would take turns on one core).
+A child is a fork, so it starts with the run's files already read (shared copy-on-write,
+not copied) and needs nothing pickled in; only its small result comes back, through a
+pipe, with any warnings it raised. Where ``os.fork`` does not exist the function simply
+runs when its result is asked.
 """
 
 from __future__ import annotations

@@ -159,8 +159,9 @@ def write_report(run_dir: str | Path, *, currency: str | None = None) -> tuple[l
     the run folder: the charts' PNG files, the customer lists and the PDF.
 
     The PNG charts are drawn by a forked child process (:mod:`.child`) while this one
-    computes the report's numbers and writes the PDF, so the two use both cores; the
-    child's warnings (charts left out) are issued here, once each.
+    computes the report's numbers and writes the PDF (and a second child the customer
+    lists), so they use both cores; the children's warnings (charts left out) are issued
+    here, once each.
 
     Returns
     -------
@@ -195,7 +196,8 @@ def _render(ctx: ReportContext) -> Path:
     from matplotlib.backends.backend_pdf import PdfPages
 
     target = ctx.run.directory / "report.pdf"
-    write_customer_lists(ctx)
+    # The customer lists (a row per customer) in a child process beside the PDF's pages.
+    lists = Child(lambda: write_customer_lists(ctx))
 
     def write(tmp: Path) -> None:
         total = len(report_pages(ctx))
@@ -207,5 +209,10 @@ def _render(ctx: ReportContext) -> Path:
                 pdf.savefig(fig)
                 progress.advance(detail=title)
 
-    atomic_write_with(target, write)
+    try:
+        atomic_write_with(target, write)
+    except BaseException:
+        lists.cancel()
+        raise
+    lists.result()
     return target
