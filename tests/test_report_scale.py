@@ -399,21 +399,42 @@ def test_write_report_reads_the_run_once_and_writes_every_chart(tmp_path, monkey
     assert (run_dir / "segments.parquet").is_file()
 
 
-def test_example_customers_are_the_first_rows_of_their_kind(tmp_path: Path) -> None:
+def test_example_customers_and_the_scatter_sample_do_not_depend_on_the_row_order(
+    tmp_path: Path,
+) -> None:
+    """The engine returns the scores in any order: the report's examples (each the best of
+    its kind, ties to the smallest id) and the value-risk sample are the same customers."""
+    from clvmodel.plotting import sample_rows
     from clvmodel.report.charts import example_customers
 
     run = load_run(synthetic_run(tmp_path / "examples", 5000, seed=7))
+    run.scores["frequency"] = run.scores["frequency"].clip(upper=6)  # ties among the best
     rows, labels = example_customers(run)
     s = run.scores
     repeat = s[s["frequency"] > 0]
-    top = repeat["clv"].idxmax()  # pandas: the first row holding the maximum
+    top = repeat["clv"].idxmax()
     lapsed = repeat[(repeat["p_alive"] < 0.3) & (repeat.index != top)]
-    frequent = lapsed["frequency"].idxmax()
+    most = lapsed[lapsed["frequency"] == lapsed["frequency"].max()]
+    assert len(most) > 1  # the tie is real
+    frequent = most["customer_id"].astype(str).idxmin()
     rest = repeat.drop(index=[top, frequent])
     typical = (rest["clv"] - rest["clv"].median()).abs().idxmin()
     assert list(rows.index) == [top, frequent, typical]
     for label, why in zip(labels, ("highest value", "frequent, lapsed", "typical"), strict=True):
         assert why in label
+
+    def sampled(scores: pd.DataFrame) -> list[tuple[float, float]]:
+        """The points drawn, in drawing order (customers with equal values are one point)."""
+        clv, alive = scores["clv"].to_numpy(), scores["p_alive"].to_numpy()
+        picked = sample_rows(len(scores), 300, by=(clv, alive))
+        assert len(set(picked)) == 300
+        return list(zip(clv[picked], alive[picked], strict=True))
+
+    before = sampled(run.scores)
+    run.scores = run.scores.sample(frac=1.0, random_state=1).reset_index(drop=True)
+    again, _ = example_customers(run)
+    assert list(again["customer_id"]) == list(rows["customer_id"])
+    assert sampled(run.scores) == before
 
 
 def test_child_returns_raises_and_warns_as_the_function_would() -> None:

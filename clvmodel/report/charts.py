@@ -51,7 +51,8 @@ def example_customers(run: RunFiles, n: int = 3) -> tuple[pd.DataFrame, list[str
     """A few repeat customers worth showing: the most valuable, a lapsed frequent buyer and a
     typical repeat buyer (by CLV, or expected purchases without CLV).
 
-    Each is the first such row in the scores (numpy over the columns: no copy of the table).
+    Ties go to the smallest customer id, so that the examples do not depend on the order
+    of the scores' rows (numpy over the columns: no copy of the table).
     """
     scores = run.scores
     value_col = "clv" if run.has_clv else "expected_purchases"
@@ -62,7 +63,12 @@ def example_customers(run: RunFiles, n: int = 3) -> tuple[pd.DataFrame, list[str
         return scores.iloc[:0], []
 
     def first_best(key: np.ndarray, where: np.ndarray) -> int:
-        return int(np.argmax(np.where(where & ~np.isnan(key), key, -np.inf)))
+        masked = np.where(where & ~np.isnan(key), key, -np.inf)
+        best = np.flatnonzero(masked == masked.max())
+        if len(best) == 1:
+            return int(best[0])
+        ids = scores["customer_id"].iloc[best].astype(str).to_numpy()
+        return int(best[np.argmin(ids)])
 
     picks: list[tuple[int, str]] = []
     picks.append((first_best(value, pool), "highest value"))
