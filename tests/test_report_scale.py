@@ -465,21 +465,31 @@ def test_child_returns_raises_and_warns_as_the_function_would() -> None:
         Child(warns).result()
 
 
-def test_a_cancelled_or_killed_child_is_reaped_and_said_so() -> None:
+def test_a_cancelled_or_killed_child_is_reaped_and_said_so(tmp_path: Path) -> None:
     import os
     import signal
     import time
 
+    from clvmodel.io import atomic_write_with
     from clvmodel.report.child import Child, ChildError
 
-    slow = Child(lambda: time.sleep(60))
+    def write_slowly(tmp: Path) -> None:
+        tmp.write_text("half")
+        time.sleep(60)
+
+    folder = tmp_path / "out"
+    slow = Child(lambda: atomic_write_with(folder / "chart.png", write_slowly))
     pid = slow._pid
     assert pid is not None
     started = time.monotonic()
+    while not folder.is_dir() or not any(folder.iterdir()):  # the write has begun
+        assert time.monotonic() - started < 30
+        time.sleep(0.01)
     slow.cancel()  # stops and reaps it: no zombie left
     assert time.monotonic() - started < 30
     with pytest.raises(ChildProcessError):
         os.waitpid(pid, os.WNOHANG)
+    assert list(folder.iterdir()) == []  # the atomic write removed its temporary file
 
     def killed() -> None:
         os.kill(os.getpid(), signal.SIGKILL)

@@ -81,7 +81,11 @@ class Child(Generic[T]):
         return value  # type: ignore[no-any-return]
 
     def cancel(self) -> None:
-        """Stop the child (if still running) and reap it."""
+        """Stop the child (if still running: SIGTERM, on which it unwinds, its atomic writes
+        removing their temporary files) and reap it."""
+        if self._read is not None:  # first, so that a child writing its result cannot block
+            os.close(self._read)
+            self._read = None
         if self._pid is not None:
             try:
                 os.kill(self._pid, signal.SIGTERM)
@@ -89,13 +93,17 @@ class Child(Generic[T]):
             except (ProcessLookupError, ChildProcessError):
                 pass
             self._pid = None
-        if self._read is not None:
-            os.close(self._read)
-            self._read = None
         self._fn = None
 
 
+def _stop(signum: int, frame: Any) -> None:
+    """SIGTERM in a child (:meth:`Child.cancel`): unwind, so that atomic writes in progress
+    remove their temporary files."""
+    raise SystemExit(128 + signum)
+
+
 def _run_and_send(fn: Callable[[], Any], write: int) -> None:
+    signal.signal(signal.SIGTERM, _stop)
     code = 0
     caught: list[warnings.WarningMessage] = []
     try:
