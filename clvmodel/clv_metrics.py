@@ -170,9 +170,11 @@ class Ranking:
             value is self.score
             or self._run_of is not None
             or ks.size > FEW_RANKS
+            or np.isnan(ks).any()
             or np.isnan(self.values).any()
         ):
             return np.interp(ks, self.edges, self.run_totals(value))
+        value = np.asarray(value, dtype=np.float64)
         runs = np.searchsorted(self.edges, ks, side="right") - 1
         total = float(np.sum(value))
         at_run: dict[int, tuple[float, float]] = {}  # run -> (total above it, its total)
@@ -193,7 +195,7 @@ class Ranking:
             above, tied = at_run[run]
             share = (rank - self.edges[run]) / self.counts[run]
             out.flat[i] = above + share * tied if share > 0 else above
-        return out
+        return out[()] if out.ndim == 0 else out  # a scalar k: a scalar, as np.interp gives
 
     def area(self, value: Array) -> float:
         """Area under the gains curve of ``value`` (:func:`gains_curve`), exactly: the curve

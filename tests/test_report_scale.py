@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import json
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pandas as pd
@@ -399,12 +400,9 @@ def test_write_report_reads_the_run_once_and_writes_every_chart(tmp_path, monkey
     assert (run_dir / "segments.parquet").is_file()
 
 
-def test_example_customers_and_the_scatter_sample_do_not_depend_on_the_row_order(
-    tmp_path: Path,
-) -> None:
+def test_example_customers_do_not_depend_on_the_row_order(tmp_path: Path) -> None:
     """The engine returns the scores in any order: the report's examples (each the best of
-    its kind, ties to the smallest id) and the value-risk sample are the same customers."""
-    from clvmodel.plotting import sample_rows
+    its kind, ties to the smallest id) are the same customers."""
     from clvmodel.report.charts import example_customers
 
     run = load_run(synthetic_run(tmp_path / "examples", 5000, seed=7))
@@ -423,18 +421,9 @@ def test_example_customers_and_the_scatter_sample_do_not_depend_on_the_row_order
     for label, why in zip(labels, ("highest value", "frequent, lapsed", "typical"), strict=True):
         assert why in label
 
-    def sampled(scores: pd.DataFrame) -> list[tuple[float, float]]:
-        """The points drawn, in drawing order (customers with equal values are one point)."""
-        clv, alive = scores["clv"].to_numpy(), scores["p_alive"].to_numpy()
-        picked = sample_rows(len(scores), 300, by=(clv, alive))
-        assert len(set(picked)) == 300
-        return list(zip(clv[picked], alive[picked], strict=True))
-
-    before = sampled(run.scores)
     run.scores = run.scores.sample(frac=1.0, random_state=1).reset_index(drop=True)
     again, _ = example_customers(run)
     assert list(again["customer_id"]) == list(rows["customer_id"])
-    assert sampled(run.scores) == before
 
 
 def test_child_returns_raises_and_warns_as_the_function_would() -> None:
@@ -463,6 +452,51 @@ def test_child_returns_raises_and_warns_as_the_function_would() -> None:
     assert seen == [("chart 'x' left out: why", UserWarning)]
     with pytest.warns(UserWarning, match="left out: why"):
         Child(warns).result()
+
+
+class _TwoArgs(Exception):
+    def __init__(self, a: str, b: str) -> None:
+        super().__init__(f"{a} and {b}")
+
+
+class _Unsendable:
+    def __reduce__(self) -> Any:
+        raise KeyboardInterrupt  # escapes everything but BaseException
+
+
+def test_child_errors_that_cannot_travel_still_say_what_happened(monkeypatch) -> None:
+    import os
+
+    from clvmodel.report.child import Child, ChildError
+
+    def fails() -> None:
+        raise _TwoArgs("left", "right")  # pickles, but does not load back
+
+    with pytest.raises(ChildError, match="_TwoArgs: left and right"):
+        Child(fails, what="the test process").result()
+    parent = os.getpid()
+    # An unpicklable result: the child still ends (it never returns into this test).
+    with pytest.raises(ChildError, match="could not be sent back"):
+        Child(_Unsendable).result()
+    assert os.getpid() == parent
+    monkeypatch.setenv("CLVMODEL_NO_FORK", "1")  # runs here, when the result is asked for
+    assert Child(os.getpid).result() == parent
+
+
+def test_text_widths_are_cached_per_font_family() -> None:
+    import matplotlib as mpl
+
+    from clvmodel.report.layout import PAGE_SIZE, Page, new_figure
+
+    def width() -> float:
+        fig = new_figure(PAGE_SIZE)
+        return Page(fig, fig.canvas.get_renderer()).text_width("Customers at risk", 9.0)
+
+    sans = width()
+    with mpl.rc_context({"font.family": "monospace"}):
+        mono = width()
+    assert mono != sans
+    assert width() == sans
 
 
 def test_a_cancelled_or_killed_child_is_reaped_and_said_so(tmp_path: Path) -> None:

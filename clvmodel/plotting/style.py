@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import os
 import sys
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -177,28 +176,8 @@ def _money(value: float, currency: str | None) -> str:
     return f"{currency} {text}" if currency.isalpha() and len(currency) > 1 else currency + text
 
 
-def sample_rows(
-    n: int,
-    size: int = SCATTER_SAMPLE,
-    *,
-    seed: int = 0,
-    by: Sequence[NDArray[np.float64]] | None = None,
-) -> NDArray[np.intp]:
-    """Row numbers of a seeded random sample of ``size`` of ``n`` rows (all when fewer).
-
-    With ``by`` (columns of the ``n`` rows), the sample is the rows whose values hash
-    lowest (seeded), in that order: the same points whatever the order of the rows (an
-    engine may return them in any order), rows with equal values being the same point.
-    """
+def sample_rows(n: int, size: int = SCATTER_SAMPLE, *, seed: int = 0) -> NDArray[np.intp]:
+    """Row numbers of a seeded random sample of ``size`` of ``n`` rows (all when fewer)."""
     if n <= size:
         return np.arange(n)
-    if by is None:
-        return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))
-    mix = np.random.default_rng(seed).integers(1, 2**63, len(by), dtype=np.uint64) | np.uint64(1)
-    key = np.zeros(n, dtype=np.uint64)
-    with np.errstate(over="ignore"):
-        for column, factor in zip(by, mix, strict=True):
-            key += pd.util.hash_array(np.asarray(column, dtype=np.float64) + 0.0) * factor
-    key = pd.util.hash_array(key)
-    rows = np.argpartition(key, size - 1)[:size]
-    return rows[np.argsort(key[rows], kind="stable")]
+    return np.sort(np.random.default_rng(seed).choice(n, size, replace=False))

@@ -192,8 +192,7 @@ def plot_value_risk(
     currency: str | None = None,
     ax: Axes | None = None,
 ) -> Axes:
-    """Predicted CLV against P(alive), one dot per customer of a seeded random sample (the
-    same customers, up to customers with equal values, whatever the order of the rows).
+    """Predicted CLV against P(alive), one dot per customer of a seeded random sample.
 
     ``bands`` (name -> P(alive) range) are shaded, e.g. the at-risk and win-back bands of
     the report's actions page. At most ``sample`` customers are drawn, whatever the table's
@@ -205,11 +204,9 @@ def plot_value_risk(
     n = len(scores)
     if n == 0:
         raise ChartUnavailableError("The scores have no rows: nothing to draw.")
-    every_clv = pd.to_numeric(scores["clv"]).to_numpy(np.float64)
-    every_alive = pd.to_numeric(scores["p_alive"]).to_numpy(np.float64)
-    # Sampled by value, not by position: the same chart whatever order the scores are in.
-    rows = sample_rows(n, sample, seed=seed, by=(every_clv, every_alive))
-    clv, alive = every_clv[rows], every_alive[rows]
+    rows = sample_rows(n, sample, seed=seed)
+    clv = pd.to_numeric(scores["clv"]).to_numpy(np.float64)[rows]
+    alive = pd.to_numeric(scores["p_alive"]).to_numpy(np.float64)[rows]
     ax = _axes(ax)
     colours = [MODEL, ACTUAL, ACCENT]
     for i, (name, (lo, hi)) in enumerate((bands or {}).items()):

@@ -51,8 +51,9 @@ def example_customers(run: RunFiles, n: int = 3) -> tuple[pd.DataFrame, list[str
     """A few repeat customers worth showing: the most valuable, a lapsed frequent buyer and a
     typical repeat buyer (by CLV, or expected purchases without CLV).
 
-    Ties go to the smallest customer id, so that the examples do not depend on the order
-    of the scores' rows (numpy over the columns: no copy of the table).
+    Ties go to the smallest customer id (as text: ``"100"`` before ``"99"``), so that the
+    examples do not depend on the order of the scores' rows (numpy over the columns: no copy
+    of the table).
     """
     scores = run.scores
     value_col = "clv" if run.has_clv else "expected_purchases"
@@ -64,7 +65,7 @@ def example_customers(run: RunFiles, n: int = 3) -> tuple[pd.DataFrame, list[str
 
     def first_best(key: np.ndarray, where: np.ndarray) -> int:
         masked = np.where(where & ~np.isnan(key), key, -np.inf)
-        best = np.flatnonzero(masked == masked.max())
+        best = np.flatnonzero((masked == masked.max()) & where)
         if len(best) == 1:
             return int(best[0])
         ids = scores["customer_id"].iloc[best].astype(str).to_numpy()

@@ -4,8 +4,11 @@ The report draws its PNG charts, and writes its customer lists, in child process
 the parent writes the PDF (matplotlib holds the GIL: threads would take turns on one core).
 A child is a fork, so it starts with the run's files already read (shared copy-on-write,
 not copied) and needs nothing pickled in; only its small result comes back, through a
-pipe, with any warnings it raised. Where ``os.fork`` does not exist the function simply
-runs when its result is asked.
+pipe, with any warnings it raised.
+
+Forking is done on Linux only (macOS system libraries are not fork-safe; Windows has no
+fork), and not when ``CLVMODEL_NO_FORK`` is set or the fork fails (out of memory, process
+limits): then the function simply runs, in this process, when its result is asked for.
 """
 
 from __future__ import annotations
@@ -14,6 +17,7 @@ import os
 import pickle
 import signal
 import sys
+import traceback
 import warnings
 from collections.abc import Callable
 from typing import Any, Generic, TypeVar
@@ -26,7 +30,13 @@ _Payload = tuple[str, Any, list[tuple[str, type[Warning]]]]
 
 
 class ChildError(RuntimeError):
-    """The child process ended without a result (killed, or its result could not be sent)."""
+    """The child process failed in a way its own exception cannot say: it was killed, or
+    its result or exception could not be sent back."""
+
+
+def can_fork() -> bool:
+    """Whether :class:`Child` forks here (see the module docstring)."""
+    return sys.platform.startswith("linux") and not os.environ.get("CLVMODEL_NO_FORK")
 
 
 class Child(Generic[T]):
@@ -34,29 +44,58 @@ class Child(Generic[T]):
 
     :meth:`result` waits for it and returns its value, or raises its exception; the
     warnings it raised are passed to ``on_warning`` (by default re-issued). :meth:`cancel`
-    stops it. The child never returns into the caller's code: it exits with ``os._exit``
-    after sending its result (no atexit handlers, no flushing of the parent's buffers).
+    stops it. The child never returns into the caller's code: whatever happens it ends
+    with ``os._exit`` (no atexit handlers, no flushing of the parent's buffers), and it
+    ignores SIGINT (Ctrl-C reaches the parent, which cancels it).
+
+    Parameters
+    ----------
+    fn : callable
+        What to run.
+    what : str
+        What it is, for messages (``"the chart process"``).
+    on_warning : callable, optional
+        Called with ``(message, category)`` for each warning the child raised.
     """
 
     def __init__(
         self,
         fn: Callable[[], T],
         *,
+        what: str = "the child process",
         on_warning: Callable[[str, type[Warning]], None] | None = None,
     ) -> None:
         self._fn: Callable[[], T] | None = fn
+        self.what = what
         self._on_warning = on_warning or (lambda m, c: warnings.warn(m, c, stacklevel=3))
         self._pid: int | None = None
         self._read: int | None = None
-        if not hasattr(os, "fork"):
+        if not can_fork():
             return
+        for stream in (sys.stdout, sys.stderr):  # so the child does not write them again
+            try:
+                if stream is not None:
+                    stream.flush()
+            except Exception:  # a closed or broken stream: nothing to flush
+                pass
         read, write = os.pipe()
-        sys.stdout.flush()
-        sys.stderr.flush()
-        pid = os.fork()
-        if pid == 0:  # the child
+        try:
+            with warnings.catch_warnings():
+                # Python 3.12+ warns on forking a multi-threaded process; the child here
+                # only runs ``fn`` and exits (the libraries' pools have at-fork handlers).
+                warnings.simplefilter("ignore", DeprecationWarning)
+                pid = os.fork()
+        except OSError:  # no memory or no process left: run in this process instead
             os.close(read)
-            _run_and_send(fn, write)  # does not return
+            os.close(write)
+            return
+        if pid == 0:  # the child: never returns from here
+            try:
+                signal.signal(signal.SIGINT, signal.SIG_IGN)
+                os.close(read)
+                _run_and_send(fn, write)
+            finally:
+                os._exit(1)
         os.close(write)
         self._pid, self._read, self._fn = pid, read, None
 
@@ -66,14 +105,23 @@ class Child(Generic[T]):
             fn, self._fn = self._fn, None
             return fn()
         assert self._read is not None and self._pid is not None
-        with os.fdopen(self._read, "rb") as pipe:
-            self._read = None
-            data = pipe.read()
-        _, status = os.waitpid(self._pid, 0)
-        self._pid = None
+        try:
+            with os.fdopen(self._read, "rb") as pipe:
+                self._read = None
+                data = pipe.read()
+            _, status = os.waitpid(self._pid, 0)
+            self._pid = None
+        except BaseException:  # interrupted while waiting: stop and reap the child
+            self.cancel()
+            raise
+        code = os.waitstatus_to_exitcode(status)
         if not data:
-            raise ChildError(f"the chart process ended without a result (status {status})")
-        kind, value, caught = pickle.loads(data)
+            how = f"was killed by signal {-code}" if code < 0 else f"exited with status {code}"
+            raise ChildError(f"{self.what} {how} without a result")
+        try:
+            kind, value, caught = pickle.loads(data)
+        except Exception as exc:
+            raise ChildError(f"{self.what} sent a result that cannot be read: {exc!r}") from None
         for message, category in caught:
             self._on_warning(message, category)
         if kind == "error":
@@ -102,6 +150,31 @@ def _stop(signum: int, frame: Any) -> None:
     raise SystemExit(128 + signum)
 
 
+def _sendable(payload: _Payload) -> bytes:
+    """``payload`` pickled, checked to load back; else the error as a :class:`ChildError`
+    naming the exception (or the result) that could not be sent, with the child's
+    traceback as text."""
+    kind, value, caught = payload
+    sent = []
+    for message, category in caught:  # a category that does not pickle is sent as Warning
+        try:
+            pickle.loads(pickle.dumps(category))
+        except Exception:
+            category = Warning
+        sent.append((message, category))
+    try:
+        data = pickle.dumps((kind, value, sent))
+        pickle.loads(data)
+        return data
+    except BaseException as exc:  # even what a __reduce__ may raise
+        if kind == "error":
+            text = "".join(traceback.format_exception(value)).rstrip()
+            error = ChildError(f"{type(value).__name__}: {value}\n{text}")
+        else:
+            error = ChildError(f"its result could not be sent back: {exc!r}")
+        return pickle.dumps(("error", error, sent))
+
+
 def _run_and_send(fn: Callable[[], Any], write: int) -> None:
     signal.signal(signal.SIGTERM, _stop)
     code = 0
@@ -109,18 +182,12 @@ def _run_and_send(fn: Callable[[], Any], write: int) -> None:
     try:
         with warnings.catch_warnings(record=True) as caught:
             warnings.simplefilter("always")
-            payload: _Payload = ("ok", fn(), [])
+            value = fn()
+        payload: _Payload = ("ok", value, [])
     except BaseException as exc:  # everything goes back to the parent
         payload = ("error", exc, [])
         code = 1
-    try:
-        sent = [(str(w.message), w.category) for w in caught]
-        data = pickle.dumps((payload[0], payload[1], sent))
-    except Exception as exc:  # an unpicklable result or exception
-        data = pickle.dumps(("error", ChildError(f"the chart process failed: {exc!r}"), []))
-        code = 1
-    try:
-        with os.fdopen(write, "wb") as pipe:
-            pipe.write(data)
-    finally:
-        os._exit(code)
+    data = _sendable((payload[0], payload[1], [(str(w.message), w.category) for w in caught]))
+    with os.fdopen(write, "wb") as pipe:
+        pipe.write(data)
+    os._exit(code)

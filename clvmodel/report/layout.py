@@ -56,9 +56,9 @@ def _most_that_fit(words: list[str], fits: Callable[[str], bool]) -> int:
     return good
 
 
-#: Text widths in pixels by (text, size, weight, dpi): pages measure the same words many
+#: Text widths in pixels by (text, font properties, dpi): pages measure the same words many
 #: times (headers on every page, each paragraph once to size it and once to draw it).
-_WIDTHS: dict[tuple[str, float, str, float], float] = {}
+_WIDTHS: dict[tuple[str, Any, float], float] = {}
 
 
 class Page:
@@ -75,15 +75,14 @@ class Page:
 
     # measurements ------------------------------------------------------------
     def text_width(self, text: str, size: float, weight: str = "normal") -> float:
-        """Width of ``text`` in figure fraction (measured once per text, size and weight)."""
-        key = (text, size, weight, self.fig.dpi)
+        """Width of ``text`` in figure fraction (measured once per text, font and dpi)."""
+        from matplotlib.font_manager import FontProperties
+
+        font = FontProperties(size=size, weight=weight)  # with rcParams' family, as drawn
+        key = (text, font, self.fig.dpi)
         pixels = _WIDTHS.get(key)
         if pixels is None:
-            from matplotlib.font_manager import FontProperties
-
-            pixels, _, _ = self.renderer.get_text_width_height_descent(
-                text, FontProperties(size=size, weight=weight), ismath=False
-            )
+            pixels, _, _ = self.renderer.get_text_width_height_descent(text, font, ismath=False)
             if len(_WIDTHS) > 20_000:
                 _WIDTHS.clear()
             _WIDTHS[key] = pixels

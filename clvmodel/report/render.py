@@ -24,7 +24,7 @@ from .numbers import action_labels
 from .pages import PAGES, page_actions, page_segments, page_value
 from .pages.actions import customer_lists_path
 from .pages.covariates import has_covariates, page_covariates
-from .run import load_run
+from .run import ReportWarning, load_run
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -142,9 +142,11 @@ def render_report(run_dir: str | Path, *, currency: str | None = None) -> Path:
     """Write ``run_dir/report.pdf`` from the run directory's files, atomically, and the
     customer lists of the actions page (:func:`write_customer_lists`).
 
-    Nothing is refitted: the models are read from ``models/``. Charts a model cannot support
-    are replaced by a note and reported with a :class:`ReportWarning`. ``currency`` labels
-    every money figure (default: the run's, ``run.json`` ``config.currency``).
+    Nothing is refitted: the models are read from ``models/``. The customer lists are
+    written by a forked child process beside the PDF (see :mod:`.child`). Charts a model
+    cannot support are replaced by a note and reported with a :class:`ReportWarning`.
+    ``currency`` labels every money figure (default: the run's, ``run.json``
+    ``config.currency``).
 
     Returns
     -------
@@ -174,7 +176,9 @@ def write_report(run_dir: str | Path, *, currency: str | None = None) -> tuple[l
     currency = currency or run.currency
 
     def warn_once(message: str, category: type[Warning]) -> None:
-        if message not in run.skipped:  # the PDF leaves the same charts out
+        if not issubclass(category, ReportWarning):
+            warnings.warn(message, category, stacklevel=3)
+        elif message not in run.skipped:  # the PDF leaves the same charts out
             run.skipped.append(message)
             warnings.warn(message, category, stacklevel=3)
 
@@ -182,14 +186,14 @@ def write_report(run_dir: str | Path, *, currency: str | None = None) -> tuple[l
     # (see .child). The child starts from the files read, before any number is computed.
     pngs = Child(
         lambda: save_charts(run, charts(run, currency=currency), progress=False),
+        what="the report's chart process",
         on_warning=warn_once,
     )
     try:
         pdf = _render(context_of(run, currency=currency))
-    except BaseException:
-        pngs.cancel()
-        raise
-    return pngs.result(), pdf
+        return pngs.result(), pdf
+    finally:
+        pngs.cancel()  # (nothing left to stop once its result is in)
 
 
 def _render(ctx: ReportContext) -> Path:
@@ -197,7 +201,7 @@ def _render(ctx: ReportContext) -> Path:
 
     target = ctx.run.directory / "report.pdf"
     # The customer lists (a row per customer) in a child process beside the PDF's pages.
-    lists = Child(lambda: write_customer_lists(ctx))
+    lists = Child(lambda: write_customer_lists(ctx), what="the report's customer-list process")
 
     def write(tmp: Path) -> None:
         total = len(report_pages(ctx))
@@ -211,8 +215,7 @@ def _render(ctx: ReportContext) -> Path:
 
     try:
         atomic_write_with(target, write)
-    except BaseException:
-        lists.cancel()
-        raise
-    lists.result()
+        lists.result()
+    finally:
+        lists.cancel()  # (nothing left to stop once its result is in)
     return target
