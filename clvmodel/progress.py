@@ -166,9 +166,12 @@ def progress(
             bar.advance()
 
 
-def peak_rss_mib() -> float:
-    """Peak resident memory of this process so far, in MiB (``getrusage``; Linux: KiB)."""
-    peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+def peak_rss_mib(*, children: bool = False) -> float:
+    """Peak resident memory of this process so far, in MiB (``getrusage``; Linux: KiB);
+    with ``children``, of its largest finished child process (the report's, see
+    :mod:`clvmodel.report.child`; 0 when there was none)."""
+    who = resource.RUSAGE_CHILDREN if children else resource.RUSAGE_SELF
+    peak = resource.getrusage(who).ru_maxrss
     return peak / (1024.0 * 1024.0) if sys.platform == "darwin" else peak / 1024.0
 
 

@@ -395,5 +395,6 @@ def _write_run(out: Path, run: dict[str, Any], stages: Stages) -> dict[str, Any]
     run["stages"] = stages.records()
     run["seconds"] = round(stages.elapsed(), 3)
     run["peak_rss_mib"] = round(peak_rss_mib(), 1)
+    run["peak_rss_mib_children"] = round(peak_rss_mib(children=True), 1)
     write_json(out / "run.json", run)
     return run
