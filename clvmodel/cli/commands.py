@@ -17,7 +17,7 @@ from ..exceptions import (
     FitError,
     InputError,
 )
-from .parser import CANDIDATES, DEMO_CALIBRATION_END, DEMO_DATA, build_parser
+from .parser import CANDIDATES, DEMO_CALIBRATION_END, DEMO_DATA, MODEL_KEYS, build_parser
 
 
 class ExitStatus(IntEnum):
@@ -277,13 +277,11 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 def _candidates(text: str | None) -> tuple[str, ...]:
     names = tuple(n.strip() for n in (text or CANDIDATES).split(",") if n.strip())
-    from ..models import MODELS
-
-    unknown = [n for n in names if n not in MODELS]
+    unknown = [n for n in names if n not in MODEL_KEYS]
     if unknown or not names:
         raise InputError(
             f"--candidates/--models takes registry keys separated by commas "
-            f"({', '.join(sorted(MODELS))}). Got {text!r}."
+            f"({', '.join(MODEL_KEYS)}). Got {text!r}."
         )
     return names
 
