@@ -17,6 +17,11 @@ CANDIDATES = "bgnbd,pnbd,mbgnbd"
 MODEL_KEYS = ("bgbb", "bgnbd", "gamma-gamma", "mbgnbd", "pnbd", "sbg")
 
 
+def split_commas(text: str | None) -> tuple[str, ...]:
+    """An option's list: ``"a, b"`` -> ``("a", "b")``; ``None`` or empty -> ``()``."""
+    return tuple(c.strip() for c in (text or "").split(",") if c.strip())
+
+
 class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
     """Show every option's default, unless its help already states it."""
 

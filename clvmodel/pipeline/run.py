@@ -8,12 +8,12 @@ import threading
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from .. import __version__
+from ..engines import is_dataframe
 from ..engines.duckdb import DuckDBSummaryEngine
 from ..exceptions import InputError
 from ..horizon import _grid
@@ -22,12 +22,17 @@ from ..progress import Stages, peak_rss_mib
 from ..units import UNIT_NAMES, check_unit, rate_per_unit, unit_days
 from .config import RunConfig, default_horizon
 
+if TYPE_CHECKING:
+    import pandas as pd
+
 Log = Callable[[str], None]
 FORMATS = ("parquet", "csv")
 
-#: What the stages after the summary import (the models, scipy, the scorer, the Parquet
-#: writer; about 0.5 s), in the order they need it; :func:`_import_beside`.
+#: What the stages after the summary import (pandas, the models and scipy, the scorer, the
+#: Parquet writer: about 1 s at start-up), in the order they need it; :func:`_import_beside`.
+#: The path to the summary's first query imports none of them (only DuckDB and numpy).
 LATER_MODULES = (
+    "pandas",
     "clvmodel.pipeline.fits",
     "clvmodel.pipeline.metrics",
     "clvmodel.pipeline.uncertainty",
@@ -38,9 +43,9 @@ LATER_MODULES = (
 def _import_beside(names: Sequence[str]) -> threading.Thread:
     """Import the modules ``names`` in a daemon thread, beside the summary's queries.
 
-    DuckDB releases the GIL while a query runs, so these imports (mostly compiling and
-    running Python: scipy.special, scipy.linalg, the models) get the interpreter while the
-    summary runs on DuckDB's threads, rather than before it. A stage that needs a module
+    DuckDB releases the GIL while a query runs, so these imports (mostly running Python:
+    pandas, scipy.special, scipy.linalg, the models) get the interpreter while the summary
+    runs on DuckDB's threads, rather than before it. A stage that needs a module
     this thread is still importing waits for it (Python's lock per module), so nothing sees
     a half-imported module. An import that fails here is ignored: the stage that needs the
     module imports it again and its error reaches the user there, as without this thread.
@@ -76,7 +81,7 @@ def _open_engine(source: pd.DataFrame | str | Path, config: RunConfig) -> Any:
 
         options = SparkOptions(master=config.spark_master, driver_memory=config.spark_driver_memory)
         spark = get_session(options)
-        if isinstance(source, pd.DataFrame):
+        if is_dataframe(source):
             return SparkSummaryEngine(spark, spark.createDataFrame(source), **columns)
         return SparkSummaryEngine(spark, str(source), **columns)
     if config.engine != "duckdb":
