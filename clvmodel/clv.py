@@ -293,3 +293,25 @@ def score_arrays(
         out["expected_spend"] = spend
         out["clv"] = margin * spend * discounted
     return out
+
+
+def expected_buyers(
+    model: PurchaseModel, data: Any, *, t: float, weights: Any = None
+) -> float | None:
+    """Expected number of customers with at least one purchase in the next ``t`` time units:
+    ``Σ_i w_i (1 - P(X(T_i, T_i + t) = 0 | history_i))``.
+
+    ``data`` is a summary or a dict of the model's columns; ``weights`` (customers per row,
+    for collapsed rows) default to one per row. ``None`` where the model has no
+    conditional distribution of purchases (see ``PurchaseModel.probability_of_purchases``).
+    """
+    if not hasattr(type(model), "_conditional_probability_fn"):
+        return None
+    try:
+        none = np.asarray(model.probability_of_purchases(data, t=t, n=0), dtype=np.float64)
+    except InputError:
+        return None
+    if weights is None:
+        return float(len(none) - np.sum(none))
+    w = np.asarray(weights, dtype=np.float64)
+    return float(np.sum(w) - np.dot(w, none))

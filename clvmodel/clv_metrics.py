@@ -27,6 +27,10 @@ from .validation import customer_index, require_columns
 
 Array = NDArray[np.float64]
 
+#: Up to this many ranks, :meth:`Ranking.top_totals` of another value than the score
+#: compares scores with the runs' (a pass each) instead of sorting the customers.
+FEW_RANKS = 16
+
 HOLDOUT_SPEND_COLUMNS = ("frequency_holdout", "monetary_value_holdout")
 
 #: Value tiers by predicted-CLV rank: (label, top share of customers where the tier ends).
@@ -153,8 +157,43 @@ class Ranking:
         return np.concatenate([[0.0], np.cumsum(sums)])
 
     def top_totals(self, value: Array, k: ArrayLike) -> Array:
-        """Total of ``value`` over the top ``k`` customers (ties averaged), for each ``k``."""
-        return np.interp(np.asarray(k, dtype=np.float64), self.edges, self.run_totals(value))
+        """Total of ``value`` over the top ``k`` customers (ties averaged), for each ``k``.
+
+        For a few ``k`` (tiers, deciles) and another ``value`` than the score, the totals
+        come from the runs at those ranks only: the customers above the run's score, plus
+        the run's share ``(k - edges[r]) / counts[r]`` of its own customers' total (the
+        same interpolation), one comparison pass per run; no customer's run is needed (the
+        :meth:`run_of` sort). Otherwise interpolated in :meth:`run_totals`.
+        """
+        ks = np.asarray(k, dtype=np.float64)
+        if (
+            value is self.score
+            or self._run_of is not None
+            or ks.size > FEW_RANKS
+            or np.isnan(self.values).any()
+        ):
+            return np.interp(ks, self.edges, self.run_totals(value))
+        runs = np.searchsorted(self.edges, ks, side="right") - 1
+        total = float(np.sum(value))
+        at_run: dict[int, tuple[float, float]] = {}  # run -> (total above it, its total)
+        out = np.empty(ks.shape)
+        for i, (rank, run) in enumerate(zip(ks.ravel(), runs.ravel(), strict=True)):
+            if rank <= 0:
+                out.flat[i] = 0.0
+                continue
+            if run >= len(self.counts):
+                out.flat[i] = total
+                continue
+            if run not in at_run:
+                cut = self.values[run]
+                at_run[run] = (
+                    float(np.sum(value, where=self.score > cut)),
+                    float(np.sum(value, where=self.score == cut)),
+                )
+            above, tied = at_run[run]
+            share = (rank - self.edges[run]) / self.counts[run]
+            out.flat[i] = above + share * tied if share > 0 else above
+        return out
 
     def area(self, value: Array) -> float:
         """Area under the gains curve of ``value`` (:func:`gains_curve`), exactly: the curve

@@ -93,6 +93,26 @@ def test_scores_equal_the_library_score_of_the_refitted_models(log_path, calibra
         np.testing.assert_allclose(got[col], expected.loc[got.index, col], rtol=1e-6)
 
 
+def test_expected_buyers_from_distinct_rows_equal_the_sum_over_customers(calibrated_run):
+    """metrics.json totals' expected buyers (on the run's distinct rows, weighted) are the
+    sum over every scored customer, and the report takes them from there."""
+    from clvmodel.clv import expected_buyers
+    from clvmodel.report.numbers import _buyers
+    from clvmodel.report.run import load_run
+
+    out, run, _ = calibrated_run
+    files = load_run(out)
+    totals = files.metrics["totals"]
+    assert totals["customers"] == len(files.scores) == run["n_scored"]
+    model = files.purchase_model
+    every = expected_buyers(model, files.scores[list(model.columns)], t=run["horizon"])
+    assert totals["buyers_expected"] == pytest.approx(every, rel=1e-12)
+    assert 0 < every < len(files.scores)
+    assert _buyers(files, run["horizon"]) == totals["buyers_expected"]
+    files.metrics = {}  # without them, the report sums over the customers itself
+    assert _buyers(files, run["horizon"]) == every
+
+
 def test_run_folder_contract(log_path, calibrated_run):
     out, run, lines = calibrated_run
     obs = dt.date.fromisoformat(run["observation_end"])

@@ -347,6 +347,8 @@ def test_ranking_averages_every_order_of_tied_customers(seed: int) -> None:
     expected = _tied_gains_by_permutations(score, value)
     ranking = Ranking(score)
     np.testing.assert_allclose(ranking.top_totals(value, np.arange(8)), expected, rtol=1e-12)
+    ranking.run_of()  # the same totals from each customer's run (the path for many ranks)
+    np.testing.assert_allclose(ranking.top_totals(value, np.arange(8)), expected, rtol=1e-12)
     x, y = gains_curve(score, value)
     np.testing.assert_allclose(y, expected / value.sum(), rtol=1e-12)
     # The area over the runs' edges is the trapezoid over every rank.
@@ -381,13 +383,15 @@ def test_top_positions_list_as_a_stable_sort_does() -> None:
 
 def test_write_report_reads_the_run_once_and_writes_every_chart(tmp_path, monkeypatch) -> None:
     import clvmodel.report.context as context
+    import clvmodel.report.render as render
     from clvmodel.report import charts, write_report
 
     run_dir = synthetic_run(tmp_path / "once", 3000)
     separately = {f"{c.name}.png" for c in charts(load_run(run_dir))}  # no covariates: all drawn
     reads = []
     real = context.load_run
-    monkeypatch.setattr(context, "load_run", lambda d: reads.append(d) or real(d))
+    for module in (context, render):
+        monkeypatch.setattr(module, "load_run", lambda d: reads.append(d) or real(d))
     figures, pdf = write_report(run_dir)
     assert len(reads) == 1
     assert {p.name for p in figures} == set(separately)
@@ -410,3 +414,87 @@ def test_example_customers_are_the_first_rows_of_their_kind(tmp_path: Path) -> N
     assert list(rows.index) == [top, frequent, typical]
     for label, why in zip(labels, ("highest value", "frequent, lapsed", "typical"), strict=True):
         assert why in label
+
+
+def test_child_returns_raises_and_warns_as_the_function_would() -> None:
+    import os
+    import warnings
+
+    from clvmodel.exceptions import InputError
+    from clvmodel.report.child import Child
+
+    parent = os.getpid()
+    assert Child(lambda: (os.getpid(), [1.5, "x"])).result()[1] == [1.5, "x"]
+    assert Child(os.getpid).result() != parent  # it ran in another process
+
+    def fails() -> None:
+        raise InputError("no such chart")
+
+    with pytest.raises(InputError, match="no such chart"):
+        Child(fails).result()
+
+    def warns() -> int:
+        warnings.warn("chart 'x' left out: why", UserWarning, stacklevel=1)
+        return 3
+
+    seen: list[tuple[str, type[Warning]]] = []
+    assert Child(warns, on_warning=lambda m, c: seen.append((m, c))).result() == 3
+    assert seen == [("chart 'x' left out: why", UserWarning)]
+    with pytest.warns(UserWarning, match="left out: why"):
+        Child(warns).result()
+
+
+def test_a_cancelled_or_killed_child_is_reaped_and_said_so() -> None:
+    import os
+    import signal
+    import time
+
+    from clvmodel.report.child import Child, ChildError
+
+    slow = Child(lambda: time.sleep(60))
+    pid = slow._pid
+    assert pid is not None
+    started = time.monotonic()
+    slow.cancel()  # stops and reaps it: no zombie left
+    assert time.monotonic() - started < 30
+    with pytest.raises(ChildProcessError):
+        os.waitpid(pid, os.WNOHANG)
+
+    def killed() -> None:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+    with pytest.raises(ChildError, match="without a result"):
+        Child(killed).result()
+
+
+def test_word_wrap_is_the_one_of_adding_words_one_at_a_time() -> None:
+    from clvmodel.report.layout import PAGE_SIZE, Page, new_figure
+
+    fig = new_figure(PAGE_SIZE)
+    page = Page(fig, fig.canvas.get_renderer())
+
+    def one_at_a_time(text: str, width: float, size: float, weight: str) -> list[str]:
+        lines: list[str] = []
+        for para in text.split("\n"):
+            line = ""
+            for word in para.split():
+                trial = f"{line} {word}".strip()
+                if line and page.text_width(trial, size, weight) > width:
+                    lines.append(line)
+                    line = word
+                else:
+                    line = trial
+            lines.append(line)
+        return lines
+
+    rng = np.random.default_rng(5)
+    vocabulary = ["a", "of", "the", "W", "iii", "customers", "P(alive)", "USD 1,234.50"]
+    vocabulary += ["Gamma-Gamma", "—", "supercalifragilisticexpialidocious", "m" * 18]
+    for _ in range(40):
+        words = rng.choice(vocabulary, int(rng.integers(0, 40)))
+        text = " ".join(words)
+        if rng.random() < 0.3:
+            text = text.replace(" of ", "\n", 2) + "\n"
+        width = float(rng.uniform(0.005, 0.9))
+        size, weight = float(rng.choice([7.7, 9.0, 13.0])), str(rng.choice(["normal", "bold"]))
+        assert page.wrap(text, width, size, weight) == one_at_a_time(text, width, size, weight)

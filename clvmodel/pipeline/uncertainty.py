@@ -19,6 +19,7 @@ import numpy as np
 import pandas as pd
 import pyarrow as pa
 
+from ..clv import expected_buyers
 from ..exceptions import InputError
 from ..intervals import prediction_intervals, total_intervals
 from ..models.base import PurchaseModel
@@ -76,9 +77,17 @@ def run_totals(
     the reason there is none (a fit without a covariance matrix).
 
     ``collapsed``: the rows of :func:`clvmodel.pipeline.fits.collapsed_rows` (the purchase
-    fit's own, when it has them). Pure numpy: the run computes it beside the scoring."""
+    fit's own, when it has them). Pure numpy: the run computes it beside the scoring.
+    Also ``customers`` (the rows' customers) and ``buyers_expected``
+    (:func:`clvmodel.clv.expected_buyers` over the horizon; ``None`` for a model without a
+    conditional distribution of purchases), which the report shows."""
     rows, count, spend_sum = collapsed
     out: dict[str, Any] = {"level": level, "method": "delta", "distinct_rows": len(count)}
+    # The report's expected buyers, from the same rows (not from every customer's scores).
+    out["customers"] = int(np.sum(count))
+    out["buyers_expected"] = expected_buyers(
+        purchase, dict(zip(purchase.columns, rows, strict=True)), t=horizon, weights=count
+    )
     try:
         out.update(
             total_intervals(

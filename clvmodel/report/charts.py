@@ -214,22 +214,23 @@ def write_figures(run_dir: str | Path, *, currency: str | None = None) -> list[P
     return save_charts(run, charts(run, currency=currency or run.currency))
 
 
-def save_charts(run: RunFiles, todo: list[Chart]) -> list[Path]:
+def save_charts(run: RunFiles, todo: list[Chart], *, progress: bool = True) -> list[Path]:
     """Draw ``todo`` (charts of ``run``) to ``run.directory/figures/NAME.png``, atomically;
-    return the files written (see :func:`write_figures`)."""
+    return the files written (see :func:`write_figures`). ``progress=False`` draws no
+    progress bar (a process beside another one that draws its own)."""
     out_dir = run.directory / "figures"
     written: list[Path] = []
-    with Progress("Writing figures", total=len(todo)) as progress:
+    with Progress("Writing figures", total=len(todo), enabled=None if progress else False) as bar:
         for chart in todo:
             fig = new_figure(FIGURE_SIZE, layout="constrained")
             try:
                 chart.draw(fig.add_subplot())
             except ChartUnavailableError as exc:
                 _skip(run, chart.name, exc)
-                progress.advance(detail=chart.name)
+                bar.advance(detail=chart.name)
                 continue
             path = out_dir / f"{chart.name}.png"
             atomic_write_with(path, lambda tmp, fig=fig: fig.savefig(tmp, dpi=DPI, format="png"))
             written.append(path)
-            progress.advance(detail=chart.name)
+            bar.advance(detail=chart.name)
     return written

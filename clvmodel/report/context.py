@@ -123,9 +123,13 @@ def report_context(run_dir: str | Path, *, currency: str | None = None) -> Repor
     ``currency`` overrides the run's (``run.json`` ``config.currency``). CLV metrics are read
     from ``metrics.json`` when it has them for these customers, otherwise computed.
     """
+    return context_of(load_run(run_dir), currency=currency)
+
+
+def context_of(run: RunFiles, *, currency: str | None = None) -> ReportContext:
+    """:func:`report_context` of a run folder already read (:func:`~.run.load_run`)."""
     from ..evaluation import holdout_metrics, holdout_predictions
 
-    run = load_run(run_dir)
     currency = currency or run.currency
     holdout = None
     check = run.holdout_model

@@ -5,7 +5,7 @@ Nothing here knows what a run is: pages get numbers and strings and place them.
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
@@ -42,6 +42,25 @@ def new_figure(size: tuple[float, float], *, layout: str | None = None) -> Figur
     return fig
 
 
+def _most_that_fit(words: list[str], fits: Callable[[str], bool]) -> int:
+    """The most of the first ``words`` whose line ``fits`` (at least 1), given that a line
+    that does not fit stays too wide with more words: doubling, then halving."""
+    good, bad = 1, len(words) + 1  # 1 word always goes; len + 1 is past the end
+    step = 2
+    while step < bad and fits(" ".join(words[:step])):
+        good, step = step, step * 2
+    bad = min(bad, step)
+    while bad - good > 1:
+        mid = (good + bad) // 2
+        good, bad = (mid, bad) if fits(" ".join(words[:mid])) else (good, mid)
+    return good
+
+
+#: Text widths in pixels by (text, size, weight, dpi): pages measure the same words many
+#: times (headers on every page, each paragraph once to size it and once to draw it).
+_WIDTHS: dict[tuple[str, float, str, float], float] = {}
+
+
 class Page:
     """One report page and helpers that draw on it in figure fractions.
 
@@ -56,13 +75,19 @@ class Page:
 
     # measurements ------------------------------------------------------------
     def text_width(self, text: str, size: float, weight: str = "normal") -> float:
-        """Width of ``text`` in figure fraction."""
-        from matplotlib.font_manager import FontProperties
+        """Width of ``text`` in figure fraction (measured once per text, size and weight)."""
+        key = (text, size, weight, self.fig.dpi)
+        pixels = _WIDTHS.get(key)
+        if pixels is None:
+            from matplotlib.font_manager import FontProperties
 
-        w, _, _ = self.renderer.get_text_width_height_descent(
-            text, FontProperties(size=size, weight=weight), ismath=False
-        )
-        return w / self.fig.dpi / self.width_in
+            pixels, _, _ = self.renderer.get_text_width_height_descent(
+                text, FontProperties(size=size, weight=weight), ismath=False
+            )
+            if len(_WIDTHS) > 20_000:
+                _WIDTHS.clear()
+            _WIDTHS[key] = pixels
+        return pixels / self.fig.dpi / self.width_in
 
     def extent(self, artist: Any) -> tuple[float, float]:
         """Width and height of a drawn artist in figure fractions."""
@@ -70,18 +95,26 @@ class Page:
         return box.width / self.fig.dpi / self.width_in, box.height / self.fig.dpi / self.height_in
 
     def wrap(self, text: str, width: float, size: float, weight: str = "normal") -> list[str]:
-        """Greedy word wrap of ``text`` to ``width`` (figure fraction)."""
+        """Greedy word wrap of ``text`` to ``width`` (figure fraction): each line takes the
+        most words that fit (at least one).
+
+        A line's width only grows with its words (the ink box of more glyphs), so the most
+        that fit are found by doubling then halving the count, a few measurements a line
+        instead of one per word; the lines are those of adding words one at a time.
+        """
         lines: list[str] = []
+
+        def fits(line: str) -> bool:
+            return self.text_width(line, size, weight) <= width
+
         for para in text.split("\n"):
-            line = ""
-            for word in para.split():
-                trial = f"{line} {word}".strip()
-                if line and self.text_width(trial, size, weight) > width:
-                    lines.append(line)
-                    line = word
-                else:
-                    line = trial
-            lines.append(line)
+            words = para.split()
+            if not words:
+                lines.append("")
+            while words:
+                take = _most_that_fit(words, fits)
+                lines.append(" ".join(words[:take]))
+                words = words[take:]
         return lines
 
     def line_height(self, size: float, spacing: float = 1.45) -> float:

@@ -13,8 +13,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from ..clv import expected_buyers
 from ..clv_metrics import value_tiers
-from ..exceptions import InputError
 from ..segments import SEGMENT_ORDER, quartile_scores, segment_codes
 from .run import RunFiles
 
@@ -115,17 +115,21 @@ def _excluded(run: RunFiles) -> tuple[dict[str, int], int]:
 
 
 def _buyers(run: RunFiles, horizon: float) -> float | None:
-    """Σ P(at least one purchase in the horizon | history), where the model has it."""
+    """Σ P(at least one purchase in the horizon | history), where the model has it: from
+    ``metrics.json`` ``totals`` when the run computed it for these customers over this
+    horizon (on its distinct rows), otherwise from every customer's scores."""
+    totals = run.metrics.get("totals") or {}
+    if (
+        "buyers_expected" in totals
+        and totals.get("customers") == len(run.scores)
+        and float(run.run.get("horizon") or 52.0) == horizon
+    ):
+        saved = totals["buyers_expected"]
+        return None if saved is None else float(saved)
     model = run.purchase_model
-    if not hasattr(type(model), "_conditional_probability_fn"):
-        return None
     scores = run.scores
     frame = scores[[c for c in model.columns if c in scores.columns]]
-    try:
-        none = model.probability_of_purchases(frame, t=horizon, n=0)
-    except InputError:
-        return None
-    return float(len(frame) - np.sum(np.asarray(none, dtype=np.float64)))
+    return expected_buyers(model, frame, t=horizon)
 
 
 def top_positions(values: np.ndarray, k: int) -> np.ndarray:

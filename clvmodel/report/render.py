@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as _dt
+import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -14,14 +15,16 @@ from .. import __version__
 from ..io import atomic_write_with
 from ..plotting import ACTUAL, MUTED
 from ..progress import Progress
-from .charts import save_charts
-from .context import ReportContext, report_context
+from .charts import charts, save_charts
+from .child import Child
+from .context import ReportContext, context_of, report_context
 from .formatting import DASH, _date
 from .layout import GREY, PAGE_SIZE, RULE, Page, new_figure
 from .numbers import action_labels
 from .pages import PAGES, page_actions, page_segments, page_value
 from .pages.actions import customer_lists_path
 from .pages.covariates import has_covariates, page_covariates
+from .run import load_run
 
 if TYPE_CHECKING:
     from matplotlib.figure import Figure
@@ -155,6 +158,10 @@ def write_report(run_dir: str | Path, *, currency: str | None = None) -> tuple[l
     """:func:`~clvmodel.report.write_figures` and :func:`render_report` from one reading of
     the run folder: the charts' PNG files, the customer lists and the PDF.
 
+    The PNG charts are drawn by a forked child process (:mod:`.child`) while this one
+    computes the report's numbers and writes the PDF, so the two use both cores; the
+    child's warnings (charts left out) are issued here, once each.
+
     Returns
     -------
     figures : list of Path
@@ -162,9 +169,26 @@ def write_report(run_dir: str | Path, *, currency: str | None = None) -> tuple[l
     pdf : Path
         The PDF written.
     """
-    ctx = report_context(run_dir, currency=currency)
-    figures = save_charts(ctx.run, list(ctx.charts.values()))
-    return figures, _render(ctx)
+    run = load_run(run_dir)
+    currency = currency or run.currency
+
+    def warn_once(message: str, category: type[Warning]) -> None:
+        if message not in run.skipped:  # the PDF leaves the same charts out
+            run.skipped.append(message)
+            warnings.warn(message, category, stacklevel=3)
+
+    # The PNG charts in a child process, the numbers and the PDF here: two cores, not one
+    # (see .child). The child starts from the files read, before any number is computed.
+    pngs = Child(
+        lambda: save_charts(run, charts(run, currency=currency), progress=False),
+        on_warning=warn_once,
+    )
+    try:
+        pdf = _render(context_of(run, currency=currency))
+    except BaseException:
+        pngs.cancel()
+        raise
+    return pngs.result(), pdf
 
 
 def _render(ctx: ReportContext) -> Path:
