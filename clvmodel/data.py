@@ -27,8 +27,10 @@ from .io import write_frame
 from .ledger import RowLedger
 from .units import check_unit, unit_days
 
-if TYPE_CHECKING:  # pandas is imported where a function needs it: `clvmodel run` on a
-    import pandas as pd  # file starts its DuckDB queries without it
+# pandas is imported inside the functions that need it: `clvmodel run` on a file starts its
+# DuckDB queries without it (clvmodel.pipeline.run.LATER_MODULES).
+if TYPE_CHECKING:
+    import pandas as pd
 
 __all__ = ["SummaryResult", "rfm_summary", "summarise", "tracking_counts", "write_rejects"]
 

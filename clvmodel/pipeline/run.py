@@ -45,10 +45,11 @@ def _import_beside(names: Sequence[str]) -> threading.Thread:
 
     DuckDB releases the GIL while a query runs, so these imports (mostly running Python:
     pandas, scipy.special, scipy.linalg, the models) get the interpreter while the summary
-    runs on DuckDB's threads, rather than before it. A stage that needs a module
-    this thread is still importing waits for it (Python's lock per module), so nothing sees
-    a half-imported module. An import that fails here is ignored: the stage that needs the
-    module imports it again and its error reaches the user there, as without this thread.
+    runs on DuckDB's threads, rather than before it. A stage importing a module that this
+    thread is still importing waits for it (Python's lock per module); code that looks in
+    ``sys.modules`` instead may find it half-imported (:func:`clvmodel.engines.is_dataframe`
+    copes). An import that fails here is ignored: the stage that needs the module imports it
+    again and its error reaches the user there, as without this thread.
     """
 
     def run() -> None:
