@@ -18,11 +18,6 @@ from .exceptions import InputError
 from .inputs import _id_column, _suffix, file_columns
 
 
-def split_columns(text: str | None) -> tuple[str, ...]:
-    """``"a,b"`` -> ``("a", "b")``; ``None`` or empty -> ``()``."""
-    return tuple(c.strip() for c in (text or "").split(",") if c.strip())
-
-
 def read_covariates(path: str | Path, *, customer_col: str, columns: Sequence[str]) -> pd.DataFrame:
     """The covariate columns of ``path``, indexed by customer id as text."""
     path = Path(path)

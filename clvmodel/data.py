@@ -16,22 +16,26 @@ import warnings
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
-import pandas as pd
 
-from .engines import SummaryEngine
+from .engines import SummaryEngine, is_dataframe
 from .engines.duckdb import Bounds, DuckDBSummaryEngine
 from .exceptions import InputError, RejectedRowsWarning
 from .io import write_frame
 from .ledger import RowLedger
 from .units import check_unit, unit_days
 
+# pandas is imported inside the functions that need it: `clvmodel run` on a file starts its
+# DuckDB queries without it (clvmodel.pipeline.run.LATER_MODULES).
+if TYPE_CHECKING:
+    import pandas as pd
+
 __all__ = ["SummaryResult", "rfm_summary", "summarise", "tracking_counts", "write_rejects"]
 
-DataSource = pd.DataFrame | str | os.PathLike[str]
-DateLike = str | _dt.date | pd.Timestamp | np.datetime64 | None
+DataSource: TypeAlias = "pd.DataFrame | str | os.PathLike[str]"
+DateLike: TypeAlias = "str | _dt.date | pd.Timestamp | np.datetime64 | None"
 
 
 @dataclass(frozen=True, eq=False)
@@ -171,7 +175,7 @@ def account_rows(
         rejected_rows=sum(by_reason.values()),
         by_reason=by_reason,
     ).check()
-    if isinstance(source, pd.DataFrame) and ledger.input_rows != len(source):
+    if is_dataframe(source) and ledger.input_rows != len(source):
         raise AssertionError(
             f"The summary read {ledger.input_rows:,} rows of a {len(source):,}-row DataFrame."
         )
@@ -469,7 +473,7 @@ def _check_columns(customer_col: str, date_col: str, amount_col: str | None) -> 
 
 
 def _source(data: DataSource) -> pd.DataFrame | Path:
-    if isinstance(data, pd.DataFrame):
+    if is_dataframe(data):
         _check_object_types(data)
         return data
     if isinstance(data, str | os.PathLike):
@@ -498,6 +502,8 @@ def _engine_errors() -> Iterator[None]:
 
 def _check_object_types(frame: pd.DataFrame) -> None:
     """Refuse object columns mixing Python types (``1`` and ``"1"`` would merge silently)."""
+    import pandas as pd
+
     for name in frame.columns:
         col = frame[name]
         if isinstance(col.dtype, pd.PeriodDtype):
@@ -527,6 +533,8 @@ def _as_date(value: DateLike, name: str, date_format: str | None) -> _dt.date | 
             pass  # fall back to ISO 8601 below
     if isinstance(value, _dt.date) and not isinstance(value, _dt.datetime):
         return value
+    import pandas as pd
+
     try:
         stamp = pd.Timestamp(value)
     except (TypeError, ValueError):
@@ -541,7 +549,7 @@ def _as_date(value: DateLike, name: str, date_format: str | None) -> _dt.date | 
 def _finish(frame: pd.DataFrame, source: pd.DataFrame | Path, customer_col: str) -> pd.DataFrame:
     """Index by customer id (with the DataFrame's dtype) and fix the column dtypes."""
     summary = frame.set_index("customer_id")
-    if isinstance(source, pd.DataFrame):
+    if is_dataframe(source):
         dtype = source[customer_col].dtype
         if summary.index.dtype != dtype:
             try:
@@ -561,6 +569,8 @@ def _tracking_table(
     days: float,
 ) -> pd.DataFrame:
     """Zero-filled per-period counts: ``t``, ``date`` and ``actual``."""
+    import pandas as pd
+
     span = ((observation_end - first_date).days + 1) / days  # through the end of the last day
     n = int(np.ceil(span))
     actual = np.zeros(n, dtype=np.int64)

@@ -246,3 +246,27 @@ def test_fit_discrete_and_contractual_models_from_files(tmp_path, lifetimes_data
     assert code == ExitStatus.OK, err
     params = json.loads((tmp_path / "s.json").read_text())["params"]
     assert round(params["gamma"], 3) == 0.704 and round(params["delta"], 3) == 1.182
+
+
+def test_the_parser_knows_the_model_registry_keys() -> None:
+    from clvmodel.cli.parser import MODEL_KEYS
+    from clvmodel.models import MODELS
+
+    assert MODEL_KEYS == tuple(sorted(MODELS))
+
+
+def test_run_reports_a_module_failing_to_import_in_one_line(tmp_path, monkeypatch) -> None:
+    # The run imports the later stages' modules beside the summary (clvmodel.pipeline.run):
+    # one that cannot be imported is still a one-line message, from the stage needing it.
+    rows = ["customer_id,date,amount"]
+    for c in range(40):
+        rows += [f"0{c:03d},2024-0{1 + k}-{10 + c % 15},{5 + c}.50" for k in range(1 + c % 4)]
+    log = tmp_path / "log.csv"
+    log.write_text("\n".join(rows) + "\n")
+    monkeypatch.setitem(sys.modules, "clvmodel.pipeline.uncertainty", None)
+    code, _, err = run("run", log, "--out", tmp_path / "run", "--freq", "D", "--no-report")
+    assert code == ExitStatus.ERROR, err
+    last = err.strip().splitlines()[-1]
+    assert last.startswith("clvmodel run: internal error (ModuleNotFoundError)"), err
+    assert "clvmodel.pipeline.uncertainty" in last and "Traceback" not in err
+    assert not (tmp_path / "run").exists()

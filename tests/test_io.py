@@ -92,3 +92,24 @@ def test_top_level_api_is_lazy_about_duckdb() -> None:
     )
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True).stdout
     assert out.split() == ["False", "True", "clvmodel.data"]
+
+
+def test_top_level_api_is_complete_and_imported_on_first_use() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, clvmodel.cli\n"
+        "heavy = ['pandas', 'numpy', 'scipy', 'pyarrow', 'duckdb', 'clvmodel.models']\n"
+        "print(*[m for m in heavy if m in sys.modules] or ['none'])\n"
+        "import clvmodel, clvmodel.models\n"
+        "from clvmodel import BetaGeoModel\n"
+        "print(BetaGeoModel is clvmodel.models.BetaGeoModel is clvmodel.BetaGeoModel)\n"
+        "print(*[n for n in clvmodel.__all__ if getattr(clvmodel, n, None) is None] or ['all'])\n"
+        "print(*sorted(set(clvmodel.__all__) - set(dir(clvmodel))) or ['listed'])\n"
+        "ns = {}; exec('from clvmodel import *', ns)\n"
+        "print(*sorted(set(clvmodel.__all__) - set(ns)) or ['star'])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    # The command's start loads none of the heavy packages; every public name resolves.
+    assert result.stdout.split("\n")[:5] == ["none", "True", "all", "listed", "star"], result

@@ -340,3 +340,39 @@ def test_kept_scores_column_is_every_batch_in_order_whatever_rows_were_expected(
     for values in batches:
         column.append(values)
     np.testing.assert_array_equal(column.values(), np.arange(12.0))
+
+
+def test_the_summary_of_a_file_starts_without_pandas(tmp_path) -> None:
+    # `clvmodel run` imports pandas, scipy and the models beside DuckDB's first queries
+    # (clvmodel.pipeline.run.LATER_MODULES): the path to those queries must not need them.
+    import subprocess
+    import sys
+
+    log = tmp_path / "log.csv"
+    log.write_text("customer_id,date,amount\na,2024-01-01,1\na,2024-01-09,2\nb,2024-01-03,3\n")
+    code = (
+        "import sys, datetime\n"
+        "import clvmodel.cli.commands, clvmodel.pipeline.run, clvmodel.pipeline.covariates\n"
+        "from clvmodel.data import _source, account_rows\n"
+        "from clvmodel.engines.duckdb import DuckDBSummaryEngine\n"
+        f"source = _source({str(log)!r})\n"
+        "with DuckDBSummaryEngine(source, customer_col='customer_id', date_col='date',\n"
+        "                         amount_col='amount', date_format=None) as engine:\n"
+        "    bounds, obs, ledger = account_rows(engine, source, None, None)\n"
+        "print(ledger.used_rows, obs, *[m for m in ('pandas', 'scipy') if m in sys.modules])\n"
+    )
+    result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
+    assert result.stdout.split() == ["3", "2024-01-09"], result.stderr
+
+
+def test_is_dataframe_imports_nothing_and_copes_with_a_half_imported_pandas(monkeypatch):
+    import sys
+    import types
+
+    from clvmodel.engines import is_dataframe
+
+    frame = pd.DataFrame({"a": [1]})
+    assert is_dataframe(frame) and not is_dataframe("log.csv") and not is_dataframe(None)
+    # While the run's import thread is inside pandas' __init__, DataFrame is not defined yet.
+    monkeypatch.setitem(sys.modules, "pandas", types.ModuleType("pandas"))
+    assert not is_dataframe(frame) and not is_dataframe("log.csv")

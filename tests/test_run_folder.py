@@ -61,7 +61,7 @@ def test_sigkill_at_several_points_leaves_the_old_run_or_a_complete_one(tmp_path
         if run["run_id"] == old_id:
             assert _state(out) == before
         else:
-            assert (out / "report.pdf").is_file() and (out / "scores.csv").is_file()
+            assert (out / "report.pdf").is_file() and (out / "scores.parquet").is_file()
             before, old_id = _state(out), run["run_id"]
     # a later run removes what killed runs left beside the folder
     assert _start(log, out).wait(timeout=600) == 0

@@ -9,6 +9,7 @@ from pathlib import Path
 from ..exceptions import (
     UsageError,
 )
+from .parser import MODEL_KEYS
 
 _STRPTIME = set("aAwdbBmyYHIpMSfzZjUWcxXGuV%")
 #: Bounds of the numeric options: beyond them a value is a mistake, not a setting.
@@ -27,13 +28,11 @@ def check_arguments(args: argparse.Namespace) -> None:
     import math
     from datetime import date
 
-    from ..models import MODELS
-
     freq = getattr(args, "freq", None)
     if freq is not None and freq.upper() not in {"D", "W", "M", "Y"}:
         raise _usage("--freq must be one of D, W, M, Y", repr(freq))
-    if args.command == "run" and args.model != "auto" and args.model not in MODELS:
-        raise _usage(f"--model must be auto or one of {', '.join(sorted(MODELS))}", args.model)
+    if args.command == "run" and args.model != "auto" and args.model not in MODEL_KEYS:
+        raise _usage(f"--model must be auto or one of {', '.join(MODEL_KEYS)}", args.model)
     fmt = getattr(args, "date_format", None)
     if fmt is not None:
         codes = fmt.split("%")[1:]

@@ -17,7 +17,14 @@ from ..exceptions import (
     FitError,
     InputError,
 )
-from .parser import CANDIDATES, DEMO_CALIBRATION_END, DEMO_DATA, build_parser
+from .parser import (
+    CANDIDATES,
+    DEMO_CALIBRATION_END,
+    DEMO_DATA,
+    MODEL_KEYS,
+    build_parser,
+    split_commas,
+)
 
 
 class ExitStatus(IntEnum):
@@ -70,7 +77,6 @@ def _write_rejects_beside(loaded: object, out: Path, err: TextIO) -> None:
 
 
 def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
-    from ..covariate_files import split_columns
     from ..inputs import load_input
     from ..io import save_model
     from ..models import get_model_class
@@ -78,8 +84,8 @@ def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     cls = get_model_class("bgnbd" if args.model == "auto" else args.model)
     target = Path(args.out)
     covs = {
-        "purchase_covariates": split_columns(args.purchase_covariates),
-        "dropout_covariates": split_columns(args.dropout_covariates),
+        "purchase_covariates": split_commas(args.purchase_covariates),
+        "dropout_covariates": split_commas(args.dropout_covariates),
     }
     columns = covs["purchase_covariates"] + covs["dropout_covariates"]
     if columns and (args.model == "auto" or cls.name not in ("bgnbd", "pnbd", "mbgnbd")):
@@ -231,12 +237,10 @@ def _run(args: argparse.Namespace, source: str, out_dir: str, err: TextIO) -> in
 
 def _run_covariates(args: argparse.Namespace) -> dict[str, Any]:
     """RunConfig's covariate and interval settings of `run` (none for `demo`)."""
-    from ..covariate_files import split_columns
-
     return {
         "covariates": getattr(args, "covariates", None),
-        "purchase_covariates": split_columns(getattr(args, "purchase_covariates", None)),
-        "dropout_covariates": split_columns(getattr(args, "dropout_covariates", None)),
+        "purchase_covariates": split_commas(getattr(args, "purchase_covariates", None)),
+        "dropout_covariates": split_commas(getattr(args, "dropout_covariates", None)),
         "intervals": getattr(args, "intervals", None),
     }
 
@@ -276,14 +280,12 @@ def _cmd_demo(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
 
 
 def _candidates(text: str | None) -> tuple[str, ...]:
-    names = tuple(n.strip() for n in (text or CANDIDATES).split(",") if n.strip())
-    from ..models import MODELS
-
-    unknown = [n for n in names if n not in MODELS]
+    names = split_commas(text or CANDIDATES)
+    unknown = [n for n in names if n not in MODEL_KEYS]
     if unknown or not names:
         raise InputError(
             f"--candidates/--models takes registry keys separated by commas "
-            f"({', '.join(sorted(MODELS))}). Got {text!r}."
+            f"({', '.join(MODEL_KEYS)}). Got {text!r}."
         )
     return names
 

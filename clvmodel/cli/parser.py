@@ -12,6 +12,14 @@ DEMO_DATA = Path(__file__).resolve().parents[1] / "datasets" / "cdnow_transactio
 DEMO_OUT = Path("reports") / "demo"
 DEMO_CALIBRATION_END = "1997-09-30"
 CANDIDATES = "bgnbd,pnbd,mbgnbd"
+#: The keys of :data:`clvmodel.models.MODELS` (a test checks they match), known without
+#: importing the models: parsing the arguments then loads neither pandas nor scipy.
+MODEL_KEYS = ("bgbb", "bgnbd", "gamma-gamma", "mbgnbd", "pnbd", "sbg")
+
+
+def split_commas(text: str | None) -> tuple[str, ...]:
+    """An option's list: ``"a, b"`` -> ``("a", "b")``; ``None`` or empty -> ``()``."""
+    return tuple(c.strip() for c in (text or "").split(",") if c.strip())
 
 
 class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
@@ -20,12 +28,6 @@ class _DefaultsFormatter(argparse.ArgumentDefaultsHelpFormatter):
     def _get_help_string(self, action: argparse.Action) -> str | None:
         text = action.help or ""
         return text if "default" in text else super()._get_help_string(action)
-
-
-def _model_keys() -> list[str]:
-    from ..models import MODELS
-
-    return sorted(MODELS)
 
 
 def _add_input_options(p: argparse.ArgumentParser, *, freq_default: str | None) -> None:
@@ -56,7 +58,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument(
         "--model",
         required=True,
-        choices=[*_model_keys(), "auto"],
+        choices=[*MODEL_KEYS, "auto"],
         help="model to fit; auto: the purchase model with the lowest BIC among --candidates",
     )
     fit.add_argument("--candidates", default=None, help=f"models auto compares ({CANDIDATES})")

@@ -41,11 +41,13 @@ from __future__ import annotations
 
 import datetime as _dt
 import os
+import sys
 from collections.abc import Iterator, Sequence
-from typing import Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeGuard
 
-import numpy as np
-import pandas as pd
+if TYPE_CHECKING:  # annotations only (see is_dataframe)
+    import numpy as np
+    import pandas as pd
 
 #: DuckDB's memory limit when none is given: the summary spills to disk beyond it. At 10M
 #: customers (31.8M transactions) 256MB costs no more CPU than 1GB (84 vs 80 s, the spill
@@ -53,6 +55,15 @@ import pandas as pd
 DEFAULT_MEMORY_LIMIT = "256MB"
 #: Threads of the engine when none is given (this project targets 2-core machines).
 DEFAULT_THREADS = 2
+
+
+def is_dataframe(data: object) -> TypeGuard[pd.DataFrame]:
+    """Whether ``data`` is a pandas DataFrame, without importing pandas (a DataFrame means
+    it is imported): the summary of a file starts before pandas is imported, which then
+    loads beside DuckDB's first queries (:mod:`clvmodel.pipeline.run`), so pandas may be
+    half-imported here, without its ``DataFrame`` yet."""
+    frame = getattr(sys.modules.get("pandas"), "DataFrame", None)
+    return frame is not None and isinstance(data, frame)
 
 
 class SummaryEngine(Protocol):

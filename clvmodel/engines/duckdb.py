@@ -25,17 +25,18 @@ import tempfile
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import duckdb
 import numpy as np
-import pandas as pd
-import pyarrow as pa
 
 from ..exceptions import InputError, MissingColumnError
-from ..validation import require_columns
-from . import DEFAULT_MEMORY_LIMIT, DEFAULT_THREADS, sql
+from . import DEFAULT_MEMORY_LIMIT, DEFAULT_THREADS, is_dataframe, sql
 from .sql import DUCKDB, ColumnKind, SourceSpec
+
+if TYPE_CHECKING:  # pandas only for a DataFrame input: a file's summary starts without it
+    import pandas as pd
+    import pyarrow as pa
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
 
@@ -163,7 +164,7 @@ class DuckDBSummaryEngine:
             # the input again: at 10M customers the occasions took 26.5 CPU s with it and
             # 19.3 without (the passes of _passes slice the customers when memory needs it).
             self.con.execute("SET disabled_optimizers = 'partitioned_execution'")
-            if isinstance(data, pd.DataFrame):
+            if is_dataframe(data):
                 self._register_frame(data)
             else:
                 self._read_file(Path(data))
@@ -199,6 +200,10 @@ class DuckDBSummaryEngine:
         return f"SELECT {', '.join(picked)} FROM {relation}"
 
     def _register_frame(self, frame: pd.DataFrame) -> None:
+        import pandas as pd
+
+        from ..validation import require_columns
+
         require_columns(frame, self.columns, what="data")
         names = ("src_id", "src_date", "src_amount")
         compact: dict[str, Any] = {"src_row": np.arange(1, len(frame) + 1, dtype=np.int64)}

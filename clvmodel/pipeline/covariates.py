@@ -19,10 +19,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 from typing import Any
 
-import pandas as pd
-
-from ..covariate_files import read_covariates
-from ..covariates import check_covariates
 from ..exceptions import InputError, UsageError
 from .config import RunConfig
 
@@ -60,6 +56,11 @@ def join_covariates(engine: Any, config: RunConfig, names: Sequence[str]) -> Non
     Raises :class:`InputError` with counts when customers have no covariate row or the
     covariates cannot be fitted.
     """
+    import pandas as pd
+
+    from ..covariate_files import read_covariates
+    from ..covariates import check_covariates
+
     columns = list(config.covariate_columns)
     assert config.covariates is not None
     path = config.covariates

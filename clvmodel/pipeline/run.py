@@ -3,28 +3,65 @@
 from __future__ import annotations
 
 import datetime as _dt
-from collections.abc import Callable
+import importlib
+import threading
+from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
-import pandas as pd
 
 from .. import __version__
-from ..clv import _grid
+from ..engines import is_dataframe
 from ..engines.duckdb import DuckDBSummaryEngine
 from ..exceptions import InputError
+from ..horizon import _grid
 from ..io import write_frame, write_json
 from ..progress import Stages, peak_rss_mib
 from ..units import UNIT_NAMES, check_unit, rate_per_unit, unit_days
 from .config import RunConfig, default_horizon
-from .fits import Fits, beside, fit_statistics, save_models
-from .metrics import forecast_clv_metrics, holdout_check
-from .scoring import BatchScorer
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 Log = Callable[[str], None]
 FORMATS = ("parquet", "csv")
+
+#: What the stages after the summary import (pandas, the models and scipy, the scorer, the
+#: Parquet writer: about 1 s at start-up), in the order they need it; :func:`_import_beside`.
+#: The path to the summary's first query imports none of them (only DuckDB and numpy).
+LATER_MODULES = (
+    "pandas",
+    "clvmodel.pipeline.fits",
+    "clvmodel.pipeline.metrics",
+    "clvmodel.pipeline.uncertainty",
+    "pyarrow.parquet",
+)
+
+
+def _import_beside(names: Sequence[str]) -> threading.Thread:
+    """Import the modules ``names`` in a daemon thread, beside the summary's queries.
+
+    DuckDB releases the GIL while a query runs, so these imports (mostly running Python:
+    pandas, scipy.special, scipy.linalg, the models) get the interpreter while the summary
+    runs on DuckDB's threads, rather than before it. A stage importing a module that this
+    thread is still importing waits for it (Python's lock per module); code that looks in
+    ``sys.modules`` instead may find it half-imported (:func:`clvmodel.engines.is_dataframe`
+    copes). An import that fails here is ignored: the stage that needs the module imports it
+    again and its error reaches the user there, as without this thread.
+    """
+
+    def run() -> None:
+        for name in names:
+            try:
+                importlib.import_module(name)
+            except Exception:  # raised again, and reported, where the module is used
+                continue
+
+    thread = threading.Thread(target=run, name="clvmodel-imports", daemon=True)
+    thread.start()
+    return thread
 
 
 def _quiet(_: str) -> None:
@@ -45,7 +82,7 @@ def _open_engine(source: pd.DataFrame | str | Path, config: RunConfig) -> Any:
 
         options = SparkOptions(master=config.spark_master, driver_memory=config.spark_driver_memory)
         spark = get_session(options)
-        if isinstance(source, pd.DataFrame):
+        if is_dataframe(source):
             return SparkSummaryEngine(spark, spark.createDataFrame(source), **columns)
         return SparkSummaryEngine(spark, str(source), **columns)
     if config.engine != "duckdb":
@@ -144,6 +181,8 @@ def _run_into(
     excluded: dict[str, int] = {}
 
     with _open_engine(transactions if config.engine == "spark" else source, config) as engine:
+        if config.threads > 1:  # until the fits, this thread mostly waits for the engine
+            _import_beside(LATER_MODULES + (("clvmodel.report",) if report else ()))
         with stages.stage("summary") as st:
             bounds, obs, ledger = account_rows(engine, source, obs_arg, cal_arg)
             # Unordered: scores follow the engine's order; sorting 10M ids costs more than
@@ -205,6 +244,10 @@ def _run_into(
                     "calibration" if holdout else "full", target, metadata=meta
                 )
                 target.replace(tmp)
+
+        from .fits import Fits, beside, fit_statistics, save_models
+        from .metrics import forecast_clv_metrics, holdout_check
+        from .scoring import BatchScorer
 
         # Without a holdout check, the engine writes the summary beside the final fits
         # (numpy, on the other core); with one, first, as the check needs the engine.
