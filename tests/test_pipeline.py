@@ -287,50 +287,6 @@ def test_tracking_without_a_split_equals_the_joined_query(cdnow_transactions_pat
     assert fast[1].sum() > 40_000  # CDNOW's repeat occasions
 
 
-def _engine_outputs(path, calibration_end) -> tuple:
-    from clvmodel.engines.duckdb import DuckDBSummaryEngine
-
-    with DuckDBSummaryEngine(
-        path, customer_col="customer_id", date_col="date", amount_col="amount", date_format=None
-    ) as engine:
-        bounds = engine.bounds()
-        stats = engine.build_summary(
-            "s",
-            observation_end=bounds.last_date,
-            calibration_end=calibration_end,
-            unit_days=7.0,
-            ordered=False,
-        )
-        tracking = engine.tracking(
-            observation_end=bounds.last_date,
-            calibration_end=calibration_end,
-            first_date=bounds.first_date,
-            unit_days=7.0,
-            name="s",
-        )
-        passes = engine._passes()
-        engine.release()
-        frame = engine.con.execute(f"SELECT * FROM {engine._summary_table('s')}").df()
-    return passes, stats, tracking, frame.sort_values("customer_id", ignore_index=True)
-
-
-@pytest.mark.parametrize("calibration_end", [None, dt.date(1997, 9, 30)])
-def test_summary_by_slices_of_customers_equals_one_pass(
-    monkeypatch, cdnow_transactions_path, calibration_end
-) -> None:
-    from clvmodel.engines import duckdb as engine_module
-
-    one, stats, tracking, frame = _engine_outputs(cdnow_transactions_path, calibration_end)
-    # 69,659 valid rows at 2**14 bytes each in a 256MB limit less 32MB: 6 slices.
-    monkeypatch.setattr(engine_module, "_BYTES_PER_ROW", 2**14)
-    six, stats6, tracking6, frame6 = _engine_outputs(cdnow_transactions_path, calibration_end)
-    assert (one, six) == (1, 6)
-    assert stats6 == stats and stats["customers"] == 23_570
-    np.testing.assert_array_equal(tracking6[0], tracking[0])
-    np.testing.assert_array_equal(tracking6[1], tracking[1])
-    pd.testing.assert_frame_equal(frame6, frame, check_exact=True)
-
-
 @pytest.mark.parametrize("expected", [0, 5, 10, 12, 30])
 def test_kept_scores_column_is_every_batch_in_order_whatever_rows_were_expected(expected) -> None:
     from clvmodel.pipeline.scoring import _Column

@@ -22,7 +22,7 @@ import datetime as _dt
 import os
 import shutil
 import tempfile
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -39,17 +39,6 @@ if TYPE_CHECKING:  # pandas only for a DataFrame input: a file's summary starts 
     import pyarrow as pa
 
 CSV_SUFFIXES = (".csv", ".csv.gz")
-
-_KEPT = ("first_date", "n_occasions")
-"""Columns of :func:`~clvmodel.engines.sql.customers_sql` kept beside the summary's in the
-per-customer table: the statistics and the tracking read them."""
-
-_BYTES_PER_ROW = 6
-"""Memory per valid input row that one pass of the occasions' aggregation takes, beyond
-:data:`_FIXED_BYTES` (measured: see :meth:`DuckDBSummaryEngine._passes`)."""
-
-_FIXED_BYTES = 32 * 2**20
-"""Memory the aggregations take whatever the rows (buffers of two threads)."""
 
 PARQUET_SUFFIXES = (".parquet", ".pq")
 
@@ -160,10 +149,6 @@ class DuckDBSummaryEngine:
             self.con.execute("SET enable_progress_bar = false")  # stages report progress
             self.con.execute("SET TimeZone = 'UTC'")
             self.con.execute("SET preserve_insertion_order = true")  # CSV row numbers
-            # The optimizer's split of an aggregation into ranges of the key, each reading
-            # the input again: at 10M customers the occasions took 26.5 CPU s with it and
-            # 19.3 without (the passes of _passes slice the customers when memory needs it).
-            self.con.execute("SET disabled_optimizers = 'partitioned_execution'")
             if is_dataframe(data):
                 self._register_frame(data)
             else:
@@ -186,7 +171,6 @@ class DuckDBSummaryEngine:
             raise
         self._final_for: _dt.date | None = None
         self._days_built = False
-        self._occasions_built = False
 
     # -- loading -------------------------------------------------------------------------
 
@@ -321,39 +305,6 @@ class DuckDBSummaryEngine:
         query = sql.rejects_sql("clv_source", self._final(observation_end), self.columns)
         return self.con.execute(query + (" LIMIT 0" if none else "")).df()
 
-    def _passes(self) -> int:
-        """How many passes over the input build the per-customer table: one while the
-        rows fit the memory limit, else one per slice of customers (by hash of the id).
-
-        DuckDB's hash aggregation spills its groups to disk, but a pass still needs memory
-        that grows with its rows: at 100M customers (318M rows) with 256MB the summary
-        failed ("failed to pin block"); in proportion, at 30M customers (95M rows) with
-        80MB both the occasions and the per-customer aggregation fail in one pass, and at
-        3M customers (9.5M rows) with 60MB the occasions fail in one pass and pass in the 3
-        slices this gives. A slice holds every row of its customers, so the aggregates are
-        the same; each slice reads the input again (at the default 256MB one pass serves up
-        to 37M rows).
-        """
-        ((limit,),) = self.con.execute("SELECT current_setting('memory_limit')").fetchall()
-        number, _, unit = str(limit).partition(" ")
-        scale = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
-        try:
-            budget = max(float(number) * scale[unit] - _FIXED_BYTES, 2**20)
-        except (KeyError, ValueError):  # not a size DuckDB spells: no slicing
-            return 1
-        valid = self.bounds().valid_rows
-        return max(1, -(-valid * _BYTES_PER_ROW // int(budget)))
-
-    def _create_by_slices(self, table: str, query: Callable[[str], str], rows: str) -> None:
-        """``CREATE TABLE table AS query(rows)``, run on one slice of the customers of
-        ``rows`` at a time when :meth:`_passes` asks for more than one (then the table
-        lists the customers slice by slice)."""
-        k = self._passes()
-        for i in range(k):
-            part = rows if k == 1 else f"(SELECT * FROM {rows} WHERE hash(customer_id) % {k} = {i})"
-            verb = f"INSERT INTO {table} " if i else f"CREATE OR REPLACE TEMP TABLE {table} AS "
-            self.con.execute(verb + query(part))
-
     def build_summary(
         self,
         name: str,
@@ -363,61 +314,45 @@ class DuckDBSummaryEngine:
         unit_days: float,
         ordered: bool = True,
     ) -> dict[str, int]:
-        """Build the summary ``name`` (ordered by customer id unless not ``ordered``)
+        """Build the summary table ``name`` (ordered by customer id unless not ``ordered``)
         inside the connection.
 
         ``calibration_end=None`` summarises the whole log to the observation end; otherwise
         the calibration period, with holdout columns. Returns ``customers`` (with a used
         row), ``excluded_customers`` (first occasion after the calibration end) and
         ``n_transactions`` (occasions of the customers kept).
-
-        The summary is a view of the per-customer table ``clv_customers_<name>``, which
-        holds the summary's columns, computed once in the per-customer aggregation (a
-        separate summary table cost a 3 s copy of 10M rows and its memory). Both tables
-        are built by slices of the customers when the memory limit needs it
-        (:meth:`_passes`).
         """
         end = calibration_end or observation_end
-        holdout = calibration_end is not None
-        customers = f"clv_customers_{name}"
-        q = self.dialect.quote
-        columns = sql.summary_columns(
-            unit_days=unit_days,
-            observation_end=observation_end,
-            calibration_end=calibration_end,
-            has_amount=self.has_amount,
-        )
-        if not self._occasions_built:
-            rows = self._final(observation_end)
-            self._create_by_slices(
-                "clv_occasions",
-                lambda part: sql.occasions_sql(part, has_amount=self.has_amount),
-                rows,
+        if not self._summaries:  # occasions do not depend on the split
+            self.con.execute(
+                "CREATE OR REPLACE TEMP TABLE clv_occasions AS "
+                + sql.occasions_sql(self._final(observation_end), has_amount=self.has_amount)
             )
-            self._occasions_built = True
-        picked = ", ".join(["customer_id", *_KEPT, *(f"{e} AS {q(c)}" for c, e in columns.items())])
-        self._create_by_slices(
-            customers,
-            lambda part: (
-                f"SELECT {picked} FROM ("
-                + sql.customers_sql(part, end, has_amount=self.has_amount, holdout=holdout)
-                + ")"
-            ),
-            "clv_occasions",
+        customers = f"clv_customers_{name}"
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE {customers} AS "
+            + sql.customers_sql(
+                "clv_occasions",
+                end,
+                has_amount=self.has_amount,
+                holdout=calibration_end is not None,
+            )
         )
+        self.con.execute(
+            f"CREATE OR REPLACE TEMP TABLE clv_summary_{name} AS "
+            + sql.summary_sql(
+                customers,
+                unit_days=unit_days,
+                observation_end=observation_end,
+                calibration_end=calibration_end,
+                has_amount=self.has_amount,
+                ordered=ordered,
+            )
+        )
+        self._summaries[name] = calibration_end is not None
         n, excluded, occasions = self.con.execute(  # type: ignore[misc]
             sql.stats_sql(customers, end)
         ).fetchone()
-        # Without excluded customers (always so without a calibration end) the view is a
-        # plain scan: a filter cost every reader (the summary's write 15% at 3M).
-        names = ", ".join(q(c) for c in columns)
-        kept = f" WHERE first_date <= {self.dialect.date_literal(end)}" if excluded else ""
-        order = " ORDER BY customer_id" if ordered else ""
-        self.con.execute(
-            f"CREATE OR REPLACE TEMP VIEW clv_summary_{name} AS SELECT customer_id, {names} "
-            f"FROM {customers}{kept}{order}"
-        )
-        self._summaries[name] = holdout
         return {
             "customers": int(n),
             "excluded_customers": int(excluded or 0),
@@ -425,29 +360,16 @@ class DuckDBSummaryEngine:
         }
 
     def release(self) -> None:
-        """Drop the occasions (after the summaries and tracking are built), so that their
-        memory goes to the steps that follow; the per-customer tables stay, as the
-        summaries are views of them."""
+        """Drop the occasions and per-customer tables (after the summaries and tracking are
+        built), so that their memory goes to the steps that follow."""
         self.con.execute("DROP TABLE IF EXISTS clv_occasions")
-        self._occasions_built = False
+        for name in self._summaries:
+            self.con.execute(f"DROP TABLE IF EXISTS clv_customers_{name}")
 
     def _summary_table(self, name: str) -> str:
         if name not in self._summaries:
             raise AssertionError(f"Summary {name!r} was not built (call build_summary first).")
         return f"clv_summary_{name}"
-
-    def summary_table(self, name: str) -> str:
-        """Summary ``name`` made a table of its own (in its order), for a caller that
-        replaces it (:func:`clvmodel.pipeline.covariates.join_covariates`)."""
-        view = self._summary_table(name)
-        ((kind,),) = self.con.execute(
-            f"SELECT COUNT(*) FROM duckdb_views() WHERE view_name = {self.dialect.literal(view)}"
-        ).fetchall()
-        if kind:
-            self.con.execute(f"CREATE TEMP TABLE {view}_table AS SELECT * FROM {view}")
-            self.con.execute(f"DROP VIEW {view}")
-            self.con.execute(f"ALTER TABLE {view}_table RENAME TO {view}")
-        return view
 
     def summary_columns(self, name: str) -> list[str]:
         """Column names of summary ``name``, ``customer_id`` first."""

@@ -438,35 +438,6 @@ def summary_sql(
     Customers whose first occasion is after ``end`` are left out.
     """
     end = d.date_literal(calibration_end or observation_end)
-    columns = summary_columns(
-        unit_days=unit_days,
-        observation_end=observation_end,
-        calibration_end=calibration_end,
-        has_amount=has_amount,
-        d=d,
-    )
-    selected = ",\n  ".join(f"{expr} AS {d.quote(name)}" for name, expr in columns.items())
-    return f"""
-SELECT
-  customer_id AS {d.quote("customer_id")},
-  {selected}
-FROM {customers}
-WHERE first_date <= {end}
-{"ORDER BY customer_id" if ordered else ""}
-"""
-
-
-def summary_columns(
-    *,
-    unit_days: float,
-    observation_end: _dt.date,
-    calibration_end: _dt.date | None,
-    has_amount: bool,
-    d: Dialect = DUCKDB,
-) -> dict[str, str]:
-    """:func:`summary_sql`'s columns after ``customer_id``, name to expression on the
-    columns of :func:`customers_sql`."""
-    end = d.date_literal(calibration_end or observation_end)
     unit = d.double(unit_days)
 
     def in_units(start: str, stop: str) -> str:
@@ -476,19 +447,31 @@ def summary_columns(
         ratio = f"CAST({total} AS DOUBLE) / CAST({count} AS DOUBLE)"
         return f"CASE WHEN {count} > 0 THEN {ratio} ELSE {d.double(0.0)} END"
 
-    columns = {
-        "frequency": "CAST(frequency AS BIGINT)",
-        "recency": in_units("first_date", "last_date"),
-        "T": in_units("first_date", end),
-    }
+    columns = [
+        f"CAST(frequency AS BIGINT) AS {d.quote('frequency')}",
+        f"{in_units('first_date', 'last_date')} AS {d.quote('recency')}",
+        f"{in_units('first_date', end)} AS {d.quote('T')}",
+    ]
     if has_amount:
-        columns["monetary_value"] = mean("repeat_amount", "frequency")
+        columns.append(f"{mean('repeat_amount', 'frequency')} AS {d.quote('monetary_value')}")
     if calibration_end is not None:
-        columns["frequency_holdout"] = "CAST(frequency_holdout AS BIGINT)"
+        columns.append(f"CAST(frequency_holdout AS BIGINT) AS {d.quote('frequency_holdout')}")
         if has_amount:
-            columns["monetary_value_holdout"] = mean("holdout_amount", "frequency_holdout")
-        columns["duration_holdout"] = in_units(end, d.date_literal(observation_end))
-    return columns
+            columns.append(
+                f"{mean('holdout_amount', 'frequency_holdout')} "
+                f"AS {d.quote('monetary_value_holdout')}"
+            )
+        obs = d.date_literal(observation_end)
+        columns.append(f"{in_units(end, obs)} AS {d.quote('duration_holdout')}")
+    selected = ",\n  ".join(columns)
+    return f"""
+SELECT
+  customer_id AS {d.quote("customer_id")},
+  {selected}
+FROM {customers}
+WHERE first_date <= {end}
+{"ORDER BY customer_id" if ordered else ""}
+"""
 
 
 #: The column of :func:`fit_table_sql` (with ``spend_sum``) summing each row's customers'

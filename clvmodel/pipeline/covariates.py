@@ -71,7 +71,7 @@ def join_covariates(engine: Any, config: RunConfig, names: Sequence[str]) -> Non
     con.register("clv_covariate_frame", frame.reset_index(drop=True))
     picked = ", ".join(f"c.{q(c)}" for c in columns)
     for name in names:
-        summary = engine.summary_table(name)
+        summary = engine._summary_table(name)
         on = "CAST(s.customer_id AS VARCHAR) = c.clv_cov_id"
         n, missing = con.execute(
             f"SELECT COUNT(*), COUNT(*) FILTER (WHERE c.clv_cov_id IS NULL) FROM {summary} s "
