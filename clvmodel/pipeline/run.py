@@ -180,9 +180,10 @@ def _run_into(
     metrics: dict[str, Any] = {"run_id": run_id, "models": {}, "holdout": None}
     excluded: dict[str, int] = {}
 
+    imports = None
     with _open_engine(transactions if config.engine == "spark" else source, config) as engine:
         if config.threads > 1:  # until the fits, this thread mostly waits for the engine
-            _import_beside(LATER_MODULES + (("clvmodel.report",) if report else ()))
+            imports = _import_beside(LATER_MODULES + (("clvmodel.report",) if report else ()))
         with stages.stage("summary") as st:
             bounds, obs, ledger = account_rows(engine, source, obs_arg, cal_arg)
             # Unordered: scores follow the engine's order; sorting 10M ids costs more than
@@ -422,6 +423,8 @@ def _run_into(
             else ""
         )
     )
+    if imports is not None:
+        imports.join()  # done by now; no thread left when the report forks its children
     if report:
         with stages.stage("report") as st:
             from ..report import write_report
