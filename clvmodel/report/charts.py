@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import warnings
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
@@ -31,7 +30,7 @@ from ..plotting import (
 from ..progress import Progress
 from .layout import DPI, FIGURE_SIZE, new_figure
 from .numbers import AT_RISK_P_ALIVE, WIN_BACK_P_ALIVE
-from .run import ReportWarning, RunFiles, load_run
+from .run import RunFiles, load_run
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -199,10 +198,7 @@ def charts(run: RunFiles, *, currency: str | None = None) -> list[Chart]:
 
 
 def _skip(run: RunFiles, name: str, exc: Exception) -> None:
-    message = f"chart {name!r} left out: {exc}"
-    if message not in run.skipped:
-        run.skipped.append(message)
-        warnings.warn(message, ReportWarning, stacklevel=3)
+    run.skip(f"chart {name!r} left out: {exc}", stacklevel=3)
 
 
 def write_figures(run_dir: str | Path, *, currency: str | None = None) -> list[Path]:

@@ -176,10 +176,9 @@ def write_report(run_dir: str | Path, *, currency: str | None = None) -> tuple[l
     currency = currency or run.currency
 
     def warn_once(message: str, category: type[Warning]) -> None:
-        if not issubclass(category, ReportWarning):
-            warnings.warn(message, category, stacklevel=3)
-        elif message not in run.skipped:  # the PDF leaves the same charts out
-            run.skipped.append(message)
+        if issubclass(category, ReportWarning):
+            run.skip(message, stacklevel=3)
+        else:
             warnings.warn(message, category, stacklevel=3)
 
     # The PNG charts in a child process, the numbers and the PDF here: two cores, not one

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -103,6 +104,14 @@ class RunFiles:
     def has_clv(self) -> bool:
         """Whether the scores carry CLV (a spend model was fitted)."""
         return "clv" in self.scores.columns and self.scores["clv"].notna().all()
+
+    def skip(self, message: str, *, stacklevel: int = 2) -> None:
+        """Record ``message`` (a chart or section left out) in :attr:`skipped` and warn
+        with a :class:`ReportWarning`, once per message (the PNG charts and the PDF leave
+        the same charts out)."""
+        if message not in self.skipped:
+            self.skipped.append(message)
+            warnings.warn(message, ReportWarning, stacklevel=stacklevel + 1)
 
 
 def _need(path: Path, what: str) -> Path:
