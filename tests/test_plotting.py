@@ -38,6 +38,8 @@ from clvmodel.plotting import (
     plot_p_alive_matrix,
     plot_tracking,
     plot_value_by_decile,
+    plot_value_risk,
+    sample_rows,
 )
 from clvmodel.report import RunFiles, load_run
 from clvmodel.units import UNIT_DAYS
@@ -332,6 +334,29 @@ def test_clv_charts_with_and_without_holdout(run: RunFiles) -> None:
     dist = plot_clv_distribution(sc, s, ax=_axes())
     labels = [t.get_text() for t in dist.get_legend().get_texts()]
     assert any("holdout" in lab for lab in labels)
+
+
+def test_value_risk_sample_is_of_customers_not_of_row_positions(run: RunFiles) -> None:
+    # An engine returns the scores in any order: the chart must draw the same customers.
+    scores = run.scores
+    assert len(scores) > 500
+    shuffled = scores.sample(frac=1.0, random_state=3).reset_index(drop=True)
+
+    def points(table: pd.DataFrame) -> list[list[list[float]]]:
+        ax = plot_value_risk(table, sample=500, ax=_axes())
+        return [sorted(c.get_offsets().tolist()) for c in ax.collections]
+
+    drawn = points(scores)
+    assert sum(len(c) for c in drawn) > 400  # (customers with CLV 0 are not drawn)
+    assert points(shuffled) == drawn
+    rows = sample_rows(len(scores), 500, keys=scores["customer_id"])
+    again = sample_rows(len(shuffled), 500, keys=shuffled["customer_id"])
+    assert len(set(rows)) == 500
+    assert scores["customer_id"].iloc[rows].tolist() == shuffled["customer_id"].iloc[again].tolist()
+    other_seed = sample_rows(len(scores), 500, keys=scores["customer_id"], seed=1)
+    assert len(set(rows) & set(other_seed)) < 100  # about 500 * 500 / n in common
+    # without ids, a seeded sample of positions, as before
+    assert sample_rows(len(scores), 500).tolist() == sample_rows(len(scores), 500).tolist()
 
 
 def test_clv_charts_need_clv(run: RunFiles) -> None:

@@ -196,7 +196,8 @@ def plot_value_risk(
 
     ``bands`` (name -> P(alive) range) are shaded, e.g. the at-risk and win-back bands of
     the report's actions page. At most ``sample`` customers are drawn, whatever the table's
-    size; the title says how many of how many.
+    size; the title says how many of how many. With a ``customer_id`` column the sample is
+    of customers, the same whatever the order of the rows (:func:`sample_rows`).
     """
     from ..validation import require_columns
 
@@ -204,7 +205,8 @@ def plot_value_risk(
     n = len(scores)
     if n == 0:
         raise ChartUnavailableError("The scores have no rows: nothing to draw.")
-    rows = sample_rows(n, sample, seed=seed)
+    ids = scores["customer_id"] if "customer_id" in scores.columns else None
+    rows = sample_rows(n, sample, seed=seed, keys=ids)
     clv = pd.to_numeric(scores["clv"]).to_numpy(np.float64)[rows]
     alive = pd.to_numeric(scores["p_alive"]).to_numpy(np.float64)[rows]
     ax = _axes(ax)
