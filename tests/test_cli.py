@@ -270,3 +270,73 @@ def test_run_reports_a_module_failing_to_import_in_one_line(tmp_path, monkeypatc
     assert last.startswith("clvmodel run: internal error (ModuleNotFoundError)"), err
     assert "clvmodel.pipeline.uncertainty" in last and "Traceback" not in err
     assert not (tmp_path / "run").exists()
+
+
+def test_score_of_a_transaction_log_streams_and_equals_the_python_api(tmp_path) -> None:
+    # `score` on a log keeps the summary in DuckDB and scores it batch by batch
+    # (clvmodel.pipeline.logs); the scores, their order and the rejects are those of
+    # rfm_summary + score in pandas.
+    from helpers import DATA
+
+    from clvmodel import BetaGeoModel, GammaGammaModel, rfm_summary, summarise
+    from clvmodel.clv import score
+    from clvmodel.exceptions import RejectedRowsWarning
+    from clvmodel.io import save_model
+
+    log = pd.read_csv(DATA / "cdnow_transactions.csv.gz", dtype=str)
+    bad = pd.DataFrame(
+        {"customer_id": ["", "00007", "00008"], "date": ["1997-02-01", "soon", "1997-03-01"],
+         "quantity": "1", "amount": ["5", "1", "n/a"]}
+    )  # fmt: skip
+    path = tmp_path / "log.csv"
+    pd.concat([log, bad]).to_csv(path, index=False)
+    with pytest.warns(RejectedRowsWarning, match="3 of 69,662 input rows rejected"):
+        summary = rfm_summary(path, freq="W")
+    bg, gg = BetaGeoModel().fit(summary), GammaGammaModel().fit(summary)
+    save_model(bg, tmp_path / "bg.json")
+    save_model(gg, tmp_path / "gg.json")
+    expected = score(bg, summary, horizon=39, spend_model=gg, discount_rate=0.1, margin=0.3)
+    for name in ("scores.parquet", "scores.csv"):
+        code, _, err = run(
+            "score", path, "--model", tmp_path / "bg.json", "--spend-model", tmp_path / "gg.json",
+            "--horizon", 39, "--discount-rate", 0.1, "--margin", 0.3, "--out", tmp_path / name,
+        )  # fmt: skip
+        assert code == ExitStatus.OK, err
+        assert "clvmodel score: summary:" in err and "clvmodel score: score:" in err
+        assert "69,662 rows: 69,659 used, 3 rejected" in err
+        if name.endswith(".parquet"):
+            got = pd.read_parquet(tmp_path / name)
+            pd.testing.assert_frame_equal(got, expected, check_dtype=False, check_exact=True)
+        else:
+            got = pd.read_csv(tmp_path / name, dtype={"customer_id": str})
+            pd.testing.assert_frame_equal(got, expected, check_dtype=False, check_exact=True)
+    rejects = pd.read_csv(tmp_path / "scores.rejects.csv", dtype=str)
+    assert rejects["reason"].tolist() == summarise(path).rejects["reason"].tolist()
+    assert rejects["reason"].tolist() == [
+        "missing customer id", "unparseable date", "non-numeric amount",
+    ]  # fmt: skip
+
+
+@pytest.mark.parametrize("key", ["bgnbd", "gamma-gamma"])
+def test_fit_of_a_transaction_log_reads_distinct_rows_and_equals_the_python_api(
+    tmp_path, key: str
+) -> None:
+    # `fit` on a log fits the engine's distinct rows with their counts (the summary stays
+    # in DuckDB); the estimates are those of the fit on the whole summary in pandas, up to
+    # the order in which the optimiser adds the same terms.
+    from helpers import DATA
+
+    from clvmodel import rfm_summary
+    from clvmodel.models import get_model_class
+
+    path = DATA / "cdnow_transactions.csv.gz"
+    code, _, err = run("fit", path, "--model", key, "--out", tmp_path / "m.json")
+    assert code == ExitStatus.OK, err
+    assert "clvmodel fit: summary:" in err and "23,570 customers" in err
+    assert "69,659 rows: 69,659 used, 0 rejected" in err
+    got = json.loads((tmp_path / "m.json").read_text())
+    model = get_model_class(key)().fit(rfm_summary(path, freq="W"))
+    assert got["n_customers"] == model.result_.to_dict()["n_customers"]
+    assert got["log_likelihood"] == pytest.approx(model.result_.log_likelihood, rel=1e-12)
+    for name, value in model.params_.items():
+        assert got["params"][name] == pytest.approx(value, rel=1e-9)

@@ -63,12 +63,17 @@ def _write_rejects_beside(loaded: object, out: Path, err: TextIO) -> None:
     result = getattr(loaded, "result", None)
     if result is None:
         return
-    from ..data import write_rejects
+    _rejects_beside(result.rejects, result.ledger, out, err)
+
+
+def _rejects_beside(rejects: Any, ledger: Any, out: Path, err: TextIO) -> None:
+    """Write the rejected rows beside ``out`` (``NAME.rejects.csv``) and say how the rows
+    were used."""
+    from ..io import write_frame
 
     name = out.name.split(".")[0]
     path = out.with_name(f"{name}.rejects.csv")
-    write_rejects(result, path)
-    ledger = result.ledger
+    write_frame(rejects, path)
     _say(
         err,
         f"read {ledger.input_rows:,} rows: {ledger.used_rows:,} used, "
@@ -103,6 +108,12 @@ def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "date_format": args.date_format,
         "observation_end": args.observation_end,
     }
+    if not columns and args.model != "auto" and _is_log(args.input):
+        model = _fit_log(args, cls, options, target, err)
+        save_model(model, target)
+        _say(out, str(model.result_))
+        _say(err, f"wrote {target.resolve()} ({time.perf_counter() - started:.2f} s)")
+        return ExitStatus.OK
     # A summary file is read without its ids (the fit needs none); should the data break a
     # rule, it is read again with them so that the error names the customer.
     only = None if columns else (*cls.columns, "weights")  # covariates join on the ids
@@ -137,6 +148,24 @@ def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return ExitStatus.OK
 
 
+def _fit_log(
+    args: argparse.Namespace, cls: Any, options: dict[str, Any], target: Path, err: TextIO
+) -> Any:
+    """``fit`` on a transaction log: summarised in DuckDB (:mod:`clvmodel.pipeline.logs`),
+    the model fitted on the summary's distinct rows and their customer counts."""
+    from ..pipeline.logs import fit_rows_of_log, log_stages, summarised_log
+
+    stages = log_stages(lambda m: _say(err, m), "fit")
+    read = {**options, "freq": args.freq or "W"}
+    with summarised_log(args.input, **read, stages=stages) as (engine, rows):
+        _rejects_beside(rows.rejects, rows.ledger, target, err)
+        table = fit_rows_of_log(engine, cls.columns, time_unit=rows.unit)
+    with stages.stage("fit") as st:
+        model = cls(allow_unconverged=args.allow_unconverged).fit(table, weights="weights")
+        st.rows = rows.customers
+    return model
+
+
 def _cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..clv import score
     from ..inputs import load_input
@@ -151,6 +180,9 @@ def _cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
             f"omit --freq or refit."
         )
     target = Path(args.out)
+    design = getattr(purchase, "design", None)
+    if _streams(args, target) and not (design.columns if design else ()):
+        return _score_streaming(args, purchase, spend, target, err)
     loaded = load_input(
         args.input,
         freq=args.freq or unit,
@@ -161,7 +193,6 @@ def _cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         observation_end=args.observation_end,
     )
     _write_rejects_beside(loaded, target, err)
-    design = getattr(purchase, "design", None)
     summary = _with_covariates(loaded.summary, args, design.columns if design else (), False)
     options = {
         "horizon": args.horizon,
@@ -288,6 +319,55 @@ def _candidates(text: str | None) -> tuple[str, ...]:
             f"({', '.join(MODEL_KEYS)}). Got {text!r}."
         )
     return names
+
+
+def _is_log(path: str) -> bool:
+    """Whether the input file is a transaction log (not a summary), from its columns."""
+    from ..inputs import file_columns, is_summary
+
+    return not is_summary(file_columns(path))
+
+
+def _streams(args: argparse.Namespace, target: Path) -> bool:
+    """Whether ``score`` runs on the engine's summary in batches (:mod:`clvmodel.pipeline.logs`):
+    for a transaction log without covariates or intervals, written as .parquet or .csv."""
+    if args.covariates or args.intervals is not None:
+        return False
+    return target.suffix.lower() in (".parquet", ".csv") and _is_log(args.input)
+
+
+def _score_streaming(
+    args: argparse.Namespace, purchase: Any, spend: Any, target: Path, err: TextIO
+) -> int:
+    """``score`` on a transaction log: summarised in DuckDB, scored batch by batch."""
+    from ..pipeline.logs import log_stages, score_log, summarised_log
+
+    stages = log_stages(lambda m: _say(err, m), "score")
+    with summarised_log(
+        args.input,
+        freq=args.freq or purchase.time_unit_ or "W",
+        customer_col=args.customer_col,
+        date_col=args.date_col,
+        amount_col=args.amount_col if spend is not None else None,
+        date_format=args.date_format,
+        observation_end=args.observation_end,
+        stages=stages,
+    ) as (engine, rows):
+        _rejects_beside(rows.rejects, rows.ledger, target, err)
+        n = score_log(
+            engine,
+            rows,
+            purchase,
+            spend,
+            target,
+            horizon=args.horizon,
+            discount_rate=args.discount_rate,
+            margin=args.margin,
+            step=args.step,
+            stages=stages,
+        )
+    _say(err, f"wrote {n:,} scores to {target.resolve()}")
+    return ExitStatus.OK
 
 
 def _cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
