@@ -20,11 +20,11 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-from .evaluation import HOLDOUT_COLUMNS, holdout_metrics
+from .evaluation import HOLDOUT_COLUMNS, holdout_metrics, weighted_holdout_metrics
 from .exceptions import CLVModelError, InputError
 from .models import MODELS
 from .models.base import PurchaseModel
-from .validation import require_columns
+from .validation import numeric_column, require_columns, resolve_weights
 
 #: Purchase models compared by default (continuous-time RFM summaries).
 DEFAULT_CANDIDATES = ("bgnbd", "pnbd", "mbgnbd")
@@ -153,6 +153,7 @@ def compare_models(
     *,
     models: Sequence[str] = DEFAULT_CANDIDATES,
     time_unit: str | None = None,
+    weights: str | Sequence[float] | np.ndarray | None = None,
 ) -> ComparisonResult:
     """Fit each candidate purchase model on ``summary`` and rank them.
 
@@ -166,6 +167,12 @@ def compare_models(
         Registry keys of purchase models (see :data:`clvmodel.models.MODELS`).
     time_unit : str, optional
         Unit of the data when ``summary.attrs`` has none.
+    weights : str or array-like, optional
+        Customers per row (a column name or one number per row), for distinct rows with
+        their counts, e.g. :meth:`clvmodel.engines.duckdb.DuckDBSummaryEngine.fit_table`
+        on the calibration and holdout columns: every figure is then that of the
+        customers the rows stand for (the fits weighted, the holdout accuracy by
+        :func:`clvmodel.evaluation.weighted_holdout_metrics`).
 
     Returns
     -------
@@ -191,6 +198,7 @@ def compare_models(
             )
     require_columns(summary, ("frequency", "recency", "T"), what="calibration summary")
     has_holdout = all(c in summary.columns for c in HOLDOUT_COLUMNS)
+    row_weights = None if weights is None else resolve_weights(summary, weights)
     rows: list[dict[str, Any]] = []
     fitted: dict[str, PurchaseModel] = {}
     for key in dict.fromkeys(keys):
@@ -200,7 +208,7 @@ def compare_models(
             warnings.simplefilter("always")
             try:
                 model = MODELS[key]()
-                model.fit(summary, time_unit=time_unit)  # type: ignore[call-arg]
+                model.fit(summary, time_unit=time_unit, weights=row_weights)  # type: ignore[call-arg]
                 assert isinstance(model, PurchaseModel)
                 res = model.result_
                 row.update(
@@ -210,7 +218,7 @@ def compare_models(
                     converged=res.converged,
                 )
                 if has_holdout:
-                    metrics = holdout_metrics(model, summary)
+                    metrics = _holdout(model, summary, row_weights)
                     row.update({k: metrics[k] for k in _COLUMNS if k in metrics})
                 fitted[key] = model
             except (CLVModelError, ValueError, FloatingPointError) as exc:
@@ -230,3 +238,12 @@ def compare_models(
         table[rank_col] = table[col].where(ok).rank(ascending=ascending, method="min")
     table.attrs["time_unit"] = summary.attrs.get("time_unit", time_unit)
     return ComparisonResult(table=table, models=fitted, has_holdout=has_holdout)
+
+
+def _holdout(model: PurchaseModel, summary: pd.DataFrame, weights: np.ndarray | None) -> dict:
+    """The holdout accuracy of ``model`` on ``summary``'s rows (weighted by ``weights``)."""
+    if weights is None:
+        return holdout_metrics(model, summary)
+    arrays = tuple(numeric_column(summary, c) for c in model.columns)
+    actual, duration = (numeric_column(summary, c) for c in HOLDOUT_COLUMNS)
+    return weighted_holdout_metrics(model, arrays, actual, duration, weights)

@@ -340,3 +340,35 @@ def test_fit_of_a_transaction_log_reads_distinct_rows_and_equals_the_python_api(
     assert got["log_likelihood"] == pytest.approx(model.result_.log_likelihood, rel=1e-12)
     for name, value in model.params_.items():
         assert got["params"][name] == pytest.approx(value, rel=1e-9)
+
+
+def test_compare_and_fit_auto_on_a_log_use_distinct_rows_and_equal_the_python_api(
+    tmp_path, cdnow_transactions_path
+) -> None:
+    # On a log, `compare` and `fit --model auto` compare the candidates on the engine's
+    # distinct rows with their counts; the table is that of compare_models on the summary.
+    from clvmodel import rfm_summary
+    from clvmodel.compare import compare_models
+
+    code, out, err = run(
+        "compare", cdnow_transactions_path, "--calibration-end", "1997-09-30",
+        "--out", tmp_path / "cmp.json",
+    )  # fmt: skip
+    assert code == ExitStatus.OK, err
+    assert "clvmodel compare: summary:" in err and "clvmodel compare: compare:" in err
+    got = {c["key"]: c for c in json.loads((tmp_path / "cmp.json").read_text())["candidates"]}
+    summary = rfm_summary(cdnow_transactions_path, freq="W", calibration_end="1997-09-30")
+    expected = compare_models(summary)
+    for key, row in expected.table.iterrows():
+        for col in ("log_likelihood", "bic", "mae", "rmse", "predicted_purchases"):
+            assert got[key][col] == pytest.approx(row[col], rel=1e-9), (key, col)
+        assert got[key]["actual_purchases"] == row["actual_purchases"]
+    assert json.loads((tmp_path / "cmp.json").read_text())["chosen"] == expected.choose()[0]
+
+    code, out, err = run(
+        "fit", cdnow_transactions_path, "--model", "auto", "--out", tmp_path / "m.json"
+    )
+    assert code == ExitStatus.OK, err
+    assert "clvmodel fit: summary:" in err and "lowest BIC" in out
+    chosen = compare_models(rfm_summary(cdnow_transactions_path, freq="W")).choose()[0]
+    assert json.loads((tmp_path / "m.json").read_text())["model"] == chosen

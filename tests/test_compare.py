@@ -151,3 +151,26 @@ def test_the_summary_is_not_modified(cdnow) -> None:
     before = cdnow.copy()
     compare_models(cdnow, models=["bgnbd"])
     pd.testing.assert_frame_equal(cdnow, before)
+
+
+def test_distinct_rows_with_weights_give_the_table_of_every_customer(summary, result) -> None:
+    # What the run and the CLI pass for a log: distinct rows of the calibration and holdout
+    # columns with their customer counts (collapsed by the engine, here by pandas).
+    columns = ["frequency", "recency", "T", "frequency_holdout", "duration_holdout"]
+    rows = summary.groupby(columns).size().rename("n").reset_index()
+    rows = rows.sample(frac=1.0, random_state=0).reset_index(drop=True)  # any order
+    rows.attrs["time_unit"] = "W"
+    assert len(rows) < len(summary) / 2
+    collapsed = compare_models(rows, weights="n")
+    numbers = ["log_likelihood", "aic", "bic", "mae", "rmse"]
+    numbers += ["actual_purchases", "predicted_purchases", "aggregate_error"]
+    pd.testing.assert_frame_equal(
+        collapsed.table[numbers], result.table[numbers], check_exact=False, rtol=1e-9
+    )
+    assert collapsed.choose()[0] == result.choose()[0]
+    for key, model in collapsed.models.items():
+        assert model.result_.to_dict()["n_customers"] == len(summary)
+        for name, value in result.models[key].params_.items():
+            assert model.params_[name] == pytest.approx(value, rel=1e-7), (key, name)
+    with pytest.raises(InputError, match="weights"):
+        compare_models(rows, weights=np.ones(3))

@@ -108,8 +108,8 @@ def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "date_format": args.date_format,
         "observation_end": args.observation_end,
     }
-    if not columns and args.model != "auto" and _is_log(args.input):
-        model = _fit_log(args, cls, options, target, err)
+    if not columns and _is_log(args.input):
+        model = _fit_log(args, cls, options, target, out, err)
         save_model(model, target)
         _say(out, str(model.result_))
         _say(err, f"wrote {target.resolve()} ({time.perf_counter() - started:.2f} s)")
@@ -123,11 +123,7 @@ def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     if args.model == "auto":
         from ..compare import compare_models
 
-        comparison = compare_models(loaded.summary, models=_candidates(args.candidates))
-        key, reason = comparison.choose()
-        _say(out, comparison.table.to_string(float_format=lambda v: f"{v:.6g}"))
-        _say(out, f"chose {key}: {reason}")
-        model = comparison.models[key]
+        model = _chosen(compare_models(loaded.summary, models=_candidates(args.candidates)), out)
         save_model(model, target)
         _say(out, str(model.result_))
         _say(err, f"wrote {target.resolve()} ({time.perf_counter() - started:.2f} s)")
@@ -148,20 +144,41 @@ def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return ExitStatus.OK
 
 
+def _chosen(comparison: Any, out: TextIO) -> Any:
+    """Print a model comparison's table and choice; return the chosen model."""
+    key, reason = comparison.choose()
+    _say(out, comparison.table.to_string(float_format=lambda v: f"{v:.6g}"))
+    _say(out, f"chose {key}: {reason}")
+    return comparison.models[key]
+
+
 def _fit_log(
-    args: argparse.Namespace, cls: Any, options: dict[str, Any], target: Path, err: TextIO
+    args: argparse.Namespace,
+    cls: Any,
+    options: dict[str, Any],
+    target: Path,
+    out: TextIO,
+    err: TextIO,
 ) -> Any:
     """``fit`` on a transaction log: summarised in DuckDB (:mod:`clvmodel.pipeline.logs`),
-    the model fitted on the summary's distinct rows and their customer counts."""
+    the model fitted (or, for ``auto``, the candidates compared) on the summary's distinct
+    rows and their customer counts."""
     from ..pipeline.logs import fit_rows_of_log, log_stages, summarised_log
 
     stages = log_stages(lambda m: _say(err, m), "fit")
     read = {**options, "freq": args.freq or "W"}
+    columns = cls.columns if args.model != "auto" else ("frequency", "recency", "T")
     with summarised_log(args.input, **read, stages=stages) as (engine, rows):
         _rejects_beside(rows.rejects, rows.ledger, target, err)
-        table = fit_rows_of_log(engine, cls.columns, time_unit=rows.unit)
+        table = fit_rows_of_log(engine, columns, time_unit=rows.unit)
     with stages.stage("fit") as st:
-        model = cls(allow_unconverged=args.allow_unconverged).fit(table, weights="weights")
+        if args.model == "auto":
+            from ..compare import compare_models
+
+            candidates = _candidates(args.candidates)
+            model = _chosen(compare_models(table, models=candidates, weights="weights"), out)
+        else:
+            model = cls(allow_unconverged=args.allow_unconverged).fit(table, weights="weights")
         st.rows = rows.customers
     return model
 
@@ -370,25 +387,43 @@ def _score_streaming(
     return ExitStatus.OK
 
 
+def _compare_log(
+    args: argparse.Namespace, read: dict[str, Any], candidates: Sequence[str], err: TextIO
+) -> Any:
+    """``compare`` on a transaction log (:mod:`clvmodel.pipeline.logs`)."""
+    from ..compare import compare_models
+    from ..pipeline.logs import compared_rows_of_log, log_stages, summarised_log
+
+    stages = log_stages(lambda m: _say(err, m), "compare")
+    freq = args.freq or "W"
+    with summarised_log(args.input, freq=freq, **read, stages=stages) as (engine, rows):
+        table = compared_rows_of_log(engine, time_unit=rows.unit)
+    with stages.stage("compare") as st:
+        comparison = compare_models(table, models=candidates, weights="weights")
+        st.rows = rows.customers
+    return comparison
+
+
 def _cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..compare import compare_models
     from ..inputs import load_input
     from ..io import write_json
 
-    loaded = load_input(
-        args.input,
-        freq=args.freq,
-        customer_col=args.customer_col,
-        date_col=args.date_col,
-        amount_col=None,
-        date_format=args.date_format,
-        observation_end=args.observation_end,
-        calibration_end=args.calibration_end,
-    )
-    comparison = compare_models(loaded.summary, models=_candidates(args.models))
-    key, reason = comparison.choose()
-    _say(out, comparison.table.to_string(float_format=lambda v: f"{v:.6g}"))
-    _say(out, f"chose {key}: {reason}")
+    read = {
+        "customer_col": args.customer_col,
+        "date_col": args.date_col,
+        "amount_col": None,
+        "date_format": args.date_format,
+        "observation_end": args.observation_end,
+        "calibration_end": args.calibration_end,
+    }
+    candidates = _candidates(args.models)
+    if _is_log(args.input):  # summarised in DuckDB, compared on its distinct rows
+        comparison = _compare_log(args, read, candidates, err)
+    else:
+        loaded = load_input(args.input, freq=args.freq, **read)
+        comparison = compare_models(loaded.summary, models=candidates)
+    _chosen(comparison, out)
     write_json(args.out, comparison.to_dict())
     _say(err, f"wrote {Path(args.out).resolve()}")
     return ExitStatus.OK

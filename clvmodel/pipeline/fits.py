@@ -24,10 +24,12 @@ from ..models import get_model_class
 from ..models.base import PurchaseModel
 from ..models.gamma_gamma import GammaGammaModel
 from .config import RunConfig
-from .scoring import table_of
 
 T = TypeVar("T")
 
+
+#: The summary columns a model comparison reads (:func:`clvmodel.compare.compare_models`).
+COMPARED_COLUMNS = ("frequency", "recency", "T", "frequency_holdout", "duration_holdout")
 
 #: Collapsed rows: the distinct rows' columns, customers per row, summed spend (or None).
 Collapsed = tuple[tuple[np.ndarray, ...], np.ndarray, "np.ndarray | None"]
@@ -88,17 +90,12 @@ class Fits:
 
     def purchase_table(self, name: str) -> tuple[Any, np.ndarray | None]:
         """What the purchase fit reads from the engine: the collapsed rows and their weights
-        (for ``auto``, every row with the holdout columns, and no weights)."""
+        (for ``auto``, collapsed on the holdout columns too, for the comparison)."""
         cfg = self.config
         if cfg.purchase_model == "auto":
-            columns = [
-                c
-                for c in self.engine.summary_columns(name)
-                if c in ("frequency", "recency", "T", "frequency_holdout", "duration_holdout")
-            ]
-            rows = table_of(self.engine.summary_batches(name, columns)).to_pandas()
-            rows.attrs["time_unit"] = self.unit
-            return rows, None
+            columns = [c for c in self.engine.summary_columns(name) if c in COMPARED_COLUMNS]
+            arrays, weights = self.engine.fit_table(name, columns)
+            return _frame(arrays, self.unit), weights
         cls = get_model_class(cfg.purchase_model)
         columns = (*cls.columns, *cfg.covariate_columns)  # rows collapse on the covariates too
         rows, weights, spend_sum = collapsed_rows(
@@ -117,7 +114,7 @@ class Fits:
         if cfg.purchase_model == "auto":
             from ..compare import compare_models
 
-            comparison = compare_models(rows, models=cfg.candidates)
+            comparison = compare_models(rows, models=cfg.candidates, weights=weights)
             key, reason = comparison.choose()
             return comparison.models[key], dict(comparison.models), reason, comparison
         model = fit_purchase_model(

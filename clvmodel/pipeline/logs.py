@@ -77,19 +77,21 @@ def summarised_log(
     amount_col: str | None = "amount",
     date_format: str | None = None,
     observation_end: str | None = None,
+    calibration_end: str | None = None,
     stages: Stages | None = None,
 ) -> Iterator[tuple[DuckDBSummaryEngine, LogRows]]:
     """Summarise the log at ``path`` inside a DuckDB engine (ordered by customer id, as
     :func:`clvmodel.data.summarise`), yield the engine and how its rows were read, and
-    close the engine on exit. The arguments are those of :func:`clvmodel.data.summarise`
-    (no calibration split)."""
-    unit, obs_arg, _ = check_arguments(
+    close the engine on exit. The arguments are those of :func:`clvmodel.data.summarise`;
+    with ``calibration_end`` the summary is the calibration period's, with its holdout
+    columns."""
+    unit, obs_arg, cal_arg = check_arguments(
         customer_col=customer_col,
         date_col=date_col,
         amount_col=amount_col,
         freq=freq,
         observation_end=observation_end,
-        calibration_end=None,
+        calibration_end=calibration_end,
         date_format=date_format,
     )
     source = _source(str(path))
@@ -104,13 +106,13 @@ def summarised_log(
         )
     with engine:
         with stages.stage("summary") as st, _engine_errors():
-            bounds, obs, ledger = account_rows(engine, source, obs_arg, None)
+            bounds, obs, ledger = account_rows(engine, source, obs_arg, cal_arg)
             stats = engine.build_summary(
-                NAME, observation_end=obs, calibration_end=None, unit_days=unit_days(unit)
+                NAME, observation_end=obs, calibration_end=cal_arg, unit_days=unit_days(unit)
             )
             rejects = engine.rejects(obs, none=ledger.rejected_rows == 0)
             customers = stats["customers"] - stats["excluded_customers"]
-            check_summary(len(rejects), customers, ledger, stats, bounds, None)
+            check_summary(len(rejects), customers, ledger, stats, bounds, cal_arg)
             rejects["row"] = rejects["row"].astype(np.int64)
             engine.release()
             st.rows = ledger.input_rows
@@ -176,6 +178,16 @@ def fit_rows_of_log(
         frame["frequency"] = frame["frequency"].astype(np.int64)
     frame.attrs["time_unit"] = time_unit
     return frame
+
+
+def compared_rows_of_log(engine: DuckDBSummaryEngine, *, time_unit: str) -> pd.DataFrame:
+    """:func:`fit_rows_of_log` on the columns a model comparison reads (the calibration
+    columns, and the holdout columns when the summary has them), for
+    :func:`clvmodel.compare.compare_models` with ``weights="weights"``."""
+    from .fits import COMPARED_COLUMNS
+
+    columns = [c for c in engine.summary_columns(NAME) if c in COMPARED_COLUMNS]
+    return fit_rows_of_log(engine, columns, time_unit=time_unit)
 
 
 def log_stages(say: Callable[[str], None], command: str) -> Stages:

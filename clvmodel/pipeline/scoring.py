@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Iterable, Sequence
 from pathlib import Path
-from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -169,8 +168,3 @@ class _Column:
     def values(self) -> np.ndarray:
         head = self._array[: self._filled]
         return np.concatenate([head, *self._pieces]) if self._pieces else head
-
-
-def table_of(batches: Iterable[pa.RecordBatch]) -> Any:
-    """Batches as one ``pyarrow.Table`` (for the small, numeric holdout tables)."""
-    return pa.Table.from_batches(list(batches))
