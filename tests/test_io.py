@@ -5,9 +5,11 @@ from __future__ import annotations
 import json
 
 import numpy as np
+import pandas as pd
 import pytest
 
 from clvmodel import BetaGeoModel, GammaGammaModel, ModelFileError, load_model, save_model
+from clvmodel.exceptions import InputError
 from clvmodel.io import atomic_write_text
 from clvmodel.units import UNIT_DAYS, check_unit
 
@@ -113,3 +115,68 @@ def test_top_level_api_is_complete_and_imported_on_first_use() -> None:
     result = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True)
     # The command's start loads none of the heavy packages; every public name resolves.
     assert result.stdout.split("\n")[:5] == ["none", "True", "all", "listed", "star"], result
+
+
+class _Scorer:
+    """Stands in for BatchScorer: a batch's scores are its ``x`` doubled; raises on
+    ``fail_at`` (a batch number)."""
+
+    def __init__(self, fail_at: int | None = None) -> None:
+        self.fail_at, self.seen = fail_at, 0
+
+    def __call__(self, batch):  # type: ignore[no-untyped-def]
+        import pyarrow as pa
+
+        self.seen += 1
+        if self.seen == self.fail_at:
+            raise InputError("scoring failed")
+        doubled = pa.array(batch.column("x").to_numpy() * 2.0)
+        return pa.RecordBatch.from_arrays(
+            [batch.column("customer_id"), doubled], ["customer_id", "clv"]
+        )
+
+
+def _batches(n: int, size: int):  # type: ignore[no-untyped-def]
+    import pyarrow as pa
+
+    for start in range(0, n, size):
+        ids = [f"c{i}" for i in range(start, min(n, start + size))]
+        x = np.arange(start, start + len(ids), dtype=np.float64)
+        yield pa.RecordBatch.from_arrays([pa.array(ids), pa.array(x)], ["customer_id", "x"])
+
+
+@pytest.mark.parametrize("suffix", [".parquet", ".csv"])
+def test_scores_are_written_in_order_beside_the_scoring(tmp_path, suffix: str) -> None:
+    from clvmodel.pipeline.scoring import score_to_file
+
+    path = tmp_path / f"scores{suffix}"
+    n, kept = score_to_file(
+        _batches(1003, 100), _Scorer(), path, metadata={"k": "v"}, keep=("clv",), expected_rows=1003
+    )
+    table = pd.read_parquet(path) if suffix == ".parquet" else pd.read_csv(path)
+    assert n == 1003 and table["customer_id"].tolist() == [f"c{i}" for i in range(1003)]
+    assert table["clv"].tolist() == [2.0 * i for i in range(1003)]
+    assert kept["clv"].tolist() == table["clv"].tolist()
+
+
+def test_a_failed_batch_or_write_leaves_no_scores_file(tmp_path, monkeypatch) -> None:
+    from clvmodel.io import TableWriter
+    from clvmodel.pipeline.scoring import score_to_file
+
+    path = tmp_path / "scores.parquet"
+    with pytest.raises(InputError, match="scoring failed"):
+        score_to_file(_batches(1000, 100), _Scorer(fail_at=4), path, metadata={})
+    assert list(tmp_path.iterdir()) == []
+
+    real, calls = TableWriter.write, []
+
+    def failing_write(self, batch):  # type: ignore[no-untyped-def]
+        calls.append(batch.num_rows)
+        if len(calls) == 3:
+            raise OSError("disk full")
+        real(self, batch)
+
+    monkeypatch.setattr(TableWriter, "write", failing_write)
+    with pytest.raises(OSError, match="disk full"):  # raised in the main thread
+        score_to_file(_batches(1000, 100), _Scorer(), path, metadata={})
+    assert list(tmp_path.iterdir()) == [] and len(calls) == 3  # no write after the failure
