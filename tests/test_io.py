@@ -180,3 +180,10 @@ def test_a_failed_batch_or_write_leaves_no_scores_file(tmp_path, monkeypatch) ->
     with pytest.raises(OSError, match="disk full"):  # raised in the main thread
         score_to_file(_batches(1000, 100), _Scorer(), path, metadata={})
     assert list(tmp_path.iterdir()) == [] and len(calls) == 3  # no write after the failure
+    # A write that fails while the next batch's scoring fails too: the write's error (the
+    # first) is raised, with the scoring's as its context.
+    calls.clear()
+    with pytest.raises(OSError, match="disk full") as caught:
+        score_to_file(_batches(1000, 100), _Scorer(fail_at=4), path, metadata={})
+    assert "scoring failed" in str(caught.value.__context__)
+    assert list(tmp_path.iterdir()) == []

@@ -357,6 +357,16 @@ def test_value_risk_sample_is_of_customers_not_of_row_positions(run: RunFiles) -
     assert len(set(rows) & set(other_seed)) < 100  # about 500 * 500 / n in common
     # without ids, a seeded sample of positions, as before
     assert sample_rows(len(scores), 500).tolist() == sample_rows(len(scores), 500).tolist()
+    # ids in the index are used; a missing id is not the text "nan"; one id per row
+    indexed = plot_value_risk(scores.set_index("customer_id"), sample=500, ax=_axes())
+    assert [sorted(c.get_offsets().tolist()) for c in indexed.collections] == drawn
+    from clvmodel.plotting.style import _as_text
+
+    for ids in (pd.Series(["a", "nan", None]), pd.Series(["a", "nan", None], dtype=object)):
+        assert _as_text(ids).to_pylist() == ["a", "nan", None]
+    assert _as_text(np.array([7, 8])).to_pylist() == ["7", "8"]
+    with pytest.raises(InputError, match="one id per row"):
+        sample_rows(1000, 10, keys=scores["customer_id"][:10])
 
 
 def test_clv_charts_need_clv(run: RunFiles) -> None:

@@ -108,7 +108,7 @@ def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "date_format": args.date_format,
         "observation_end": args.observation_end,
     }
-    if not columns and _is_log(args.input):
+    if not columns and _is_log(args.input) and _reads_log_summary(cls):
         model = _fit_log(args, cls, options, target, out, err)
         save_model(model, target)
         _say(out, str(model.result_))
@@ -198,7 +198,7 @@ def _cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         )
     target = Path(args.out)
     design = getattr(purchase, "design", None)
-    if _streams(args, target) and not (design.columns if design else ()):
+    if _streams(args, target, purchase, spend) and not (design.columns if design else ()):
         return _score_streaming(args, purchase, spend, target, err)
     loaded = load_input(
         args.input,
@@ -345,12 +345,21 @@ def _is_log(path: str) -> bool:
     return not is_summary(file_columns(path))
 
 
-def _streams(args: argparse.Namespace, target: Path) -> bool:
+def _streams(args: argparse.Namespace, target: Path, *models: Any) -> bool:
     """Whether ``score`` runs on the engine's summary in batches (:mod:`clvmodel.pipeline.logs`):
-    for a transaction log without covariates or intervals, written as .parquet or .csv."""
-    if args.covariates or args.intervals is not None:
+    for a transaction log without covariates or intervals, models reading the log summary's
+    columns, and Parquet scores (a CSV keeps pandas' format: ``write_frame``)."""
+    if args.covariates or args.intervals is not None or target.suffix.lower() != ".parquet":
         return False
-    return target.suffix.lower() in (".parquet", ".csv") and _is_log(args.input)
+    return _is_log(args.input) and _reads_log_summary(*models)
+
+
+def _reads_log_summary(*models: Any) -> bool:
+    """:func:`clvmodel.pipeline.logs.streams` (imported here: it loads DuckDB, which a fit
+    on a summary file never needs)."""
+    from ..pipeline.logs import streams
+
+    return streams(*models)
 
 
 def _score_streaming(

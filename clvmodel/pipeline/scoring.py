@@ -137,7 +137,12 @@ def score_to_file(
     pending: Future[None] | None = None
     try:
         for batch in batches:
-            scores = scorer(batch)
+            try:
+                scores = scorer(batch)
+            except BaseException:
+                if pending is not None:
+                    pending.result()  # a failed write is the first error (this one its context)
+                raise
             if writer is None:
                 writer = TableWriter(path, scores.schema, metadata=metadata)
             if pending is not None:

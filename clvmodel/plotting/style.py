@@ -194,8 +194,13 @@ def sample_rows(
     import duckdb
     import pyarrow as pa
 
+    text = _as_text(keys)
+    if len(text) != n:
+        raise InputError(
+            f"The 'keys' parameter must have one id per row ({n:,}). Got {len(text):,}."
+        )
     with duckdb.connect(":memory:") as con:
-        con.register("clv_keys", pa.table({"k": _as_text(keys)}))
+        con.register("clv_keys", pa.table({"k": text}))
         query = f"SELECT hash(k, {int(seed)}) AS h FROM clv_keys"
         hashes = con.execute(query).fetchnumpy()["h"]
     hashes = np.asarray(hashes, dtype=np.uint64)
@@ -206,7 +211,8 @@ def sample_rows(
 
 
 def _as_text(keys: Any) -> Any:
-    """``keys`` as an Arrow text array: pandas' Arrow-backed strings without a copy."""
+    """``keys`` as an Arrow text array (missing ids stay missing): pandas' Arrow-backed
+    strings without a copy."""
     import pyarrow as pa
 
     values = keys if isinstance(keys, (pa.Array, pa.ChunkedArray)) else None
@@ -215,5 +221,7 @@ def _as_text(keys: Any) -> Any:
         if array is not None and hasattr(array, "__arrow_array__"):
             values = pa.array(array)
         else:
-            values = pa.array(np.asarray(keys, dtype=object).astype(str))
+            ids = np.asarray(keys, dtype=object)
+            missing = pd.isna(ids)
+            values = pa.array(np.where(missing, None, ids.astype(str)), mask=missing)
     return values if values.type == pa.string() else values.cast(pa.string())

@@ -196,8 +196,9 @@ def plot_value_risk(
 
     ``bands`` (name -> P(alive) range) are shaded, e.g. the at-risk and win-back bands of
     the report's actions page. At most ``sample`` customers are drawn, whatever the table's
-    size; the title says how many of how many. With a ``customer_id`` column the sample is
-    of customers, the same whatever the order of the rows (:func:`sample_rows`).
+    size; the title says how many of how many. With customer ids (a ``customer_id`` column,
+    or the index so named) the sample is of customers, the same whatever the order of the
+    rows (:func:`sample_rows`).
     """
     from ..validation import require_columns
 
@@ -206,6 +207,8 @@ def plot_value_risk(
     if n == 0:
         raise ChartUnavailableError("The scores have no rows: nothing to draw.")
     ids = scores["customer_id"] if "customer_id" in scores.columns else None
+    if ids is None and scores.index.name == "customer_id":
+        ids = scores.index
     rows = sample_rows(n, sample, seed=seed, keys=ids)
     clv = pd.to_numeric(scores["clv"]).to_numpy(np.float64)[rows]
     alive = pd.to_numeric(scores["p_alive"]).to_numpy(np.float64)[rows]
