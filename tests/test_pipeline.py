@@ -16,6 +16,7 @@ from clvmodel import BetaGeoModel, GammaGammaModel
 from clvmodel.cli import build_parser, main
 from clvmodel.clv import score
 from clvmodel.data import rfm_summary
+from clvmodel.exceptions import InputError
 from clvmodel.models.bgbb import BetaGeoBetaBinomModel
 from clvmodel.models.mbgnbd import ModifiedBetaGeoModel
 from clvmodel.models.pnbd import ParetoNBDModel
@@ -332,3 +333,64 @@ def test_is_dataframe_imports_nothing_and_copes_with_a_half_imported_pandas(monk
     # While the run's import thread is inside pandas' __init__, DataFrame is not defined yet.
     monkeypatch.setitem(sys.modules, "pandas", types.ModuleType("pandas"))
     assert not is_dataframe(frame) and not is_dataframe("log.csv")
+
+
+def test_scoring_lowers_the_memory_limit_for_its_scan_only(cdnow_transactions_path, tmp_path):
+    # DuckDB keeps the summary pages it has read up to its limit; the scan of the scoring
+    # needs a batch at a time, so it runs at SCAN_MEMORY_LIMIT (never above the engine's).
+    from clvmodel.engines.duckdb import SCAN_MEMORY_LIMIT, DuckDBSummaryEngine
+    from clvmodel.pipeline.scoring import BatchScorer
+
+    class Recording:  # the connection, with the SET statements it receives listed
+        def __init__(self, con) -> None:  # type: ignore[no-untyped-def]
+            self.con, self.sets = con, []
+
+        def execute(self, query, *args):  # type: ignore[no-untyped-def]
+            if query.startswith("SET memory_limit"):
+                self.sets.append(query.split("=", 1)[1].strip())
+            return self.con.execute(query, *args)
+
+        def sql(self, query):  # type: ignore[no-untyped-def]
+            # the scan starts: the limit it runs with
+            self.scan = self.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+            return self.con.sql(query)
+
+        def __getattr__(self, name):  # type: ignore[no-untyped-def]
+            return getattr(self.con, name)
+
+    def setting(engine) -> str:  # type: ignore[no-untyped-def]
+        return engine.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+
+    with DuckDBSummaryEngine(
+        cdnow_transactions_path, customer_col="customer_id", date_col="date",
+        amount_col=None, date_format=None, memory_limit="256MB",
+    ) as engine:  # fmt: skip
+        before = setting(engine)
+        with engine._memory_at_most("1GB"):  # never raised
+            assert setting(engine) == before
+        bounds = engine.bounds()
+        engine.build_summary(
+            "full", observation_end=bounds.last_date, calibration_end=None, unit_days=7.0
+        )
+        arrays, weights = engine.fit_table("full", ("frequency", "recency", "T"))
+        frame = pd.DataFrame(arrays)
+        frame.attrs["time_unit"] = "W"
+        model = BetaGeoModel().fit(frame, weights=weights)
+        engine.con = recording = Recording(engine.con)
+        n, _ = engine.score_to(
+            "full", BatchScorer(model, None, horizon=10, per_unit_rate=0.0),
+            tmp_path / "s.parquet", metadata={},
+        )  # fmt: skip
+        assert setting(engine) == before
+        engine.con = recording.con
+
+        def failing(batch):  # type: ignore[no-untyped-def]
+            raise InputError("scoring failed")
+
+        failing.inputs = ("customer_id", "frequency", "recency", "T")  # type: ignore[attr-defined]
+        with pytest.raises(InputError, match="scoring failed"):  # not the open result's error
+            engine.score_to("full", failing, tmp_path / "t.parquet", metadata={}, batch_rows=5000)
+    assert n == 23_570 and not (tmp_path / "t.parquet").exists()
+    # lowered for the scan, then the engine's own again
+    assert recording.sets == [f"'{SCAN_MEMORY_LIMIT}'", "'256MB'"]
+    assert before == "244.1 MiB" and recording.scan == "61.0 MiB"
