@@ -34,6 +34,18 @@ STAGE_TAG = ".clvmodel-"
 _RENAME_EXCHANGE = 2
 
 
+def run_dir_name(path: str | os.PathLike[str]) -> str:
+    """The name of the run folder ``path`` will be: ``NAME`` for the temporary sibling
+    ``.NAME.clvmodel-PID-ID`` a run writes into (:func:`staged_run_dir`; the report of
+    ``clvmodel run`` is rendered there), else the folder's own name."""
+    name = Path(path).resolve().name
+    head, tag, tail = name.rpartition(STAGE_TAG)
+    pid, _, run_id = tail.partition("-")
+    if tag and head.startswith(".") and len(head) > 1 and pid.isdigit() and run_id:
+        return head[1:]
+    return name
+
+
 def new_run_id() -> str:
     """A fresh run id (uuid4 hex)."""
     return uuid.uuid4().hex

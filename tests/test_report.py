@@ -501,3 +501,21 @@ def test_a_stage_started_beside_the_others_is_recorded_where_it_is_joined(backgr
     with pytest.raises(ValueError, match="bad input in the background"):
         failing.join()
     assert [r["name"] for r in stages.records()] == ["main", "beside"]  # no line for it
+
+
+@needs_poppler
+def test_the_footer_names_the_run_folder_not_the_runs_temporary_one(
+    run_dir: Path, tmp_path: Path
+) -> None:
+    # `clvmodel run` renders its report inside the temporary sibling it swaps into place
+    # (clvmodel.rundir.staged_run_dir); the pages name the folder the user asked for.
+    from clvmodel.rundir import run_dir_name
+
+    staged = tmp_path / ".my-run.clvmodel-4242-0123abcd"
+    shutil.copytree(run_dir, staged, ignore=shutil.ignore_patterns("figures", "report.pdf"))
+    text = _pdf_text(render_report(staged))
+    assert "run directory my-run ·" in " ".join(text.split())
+    assert ".clvmodel-" not in text
+    assert run_dir_name(tmp_path / ".my-run.clvmodel-4242-0123abcd-old") == "my-run"
+    for name in ("plain", ".hidden", ".a.clvmodel-x-y", "b.clvmodel-1-2"):
+        assert run_dir_name(tmp_path / name) == name

@@ -15,6 +15,7 @@ from .. import __version__
 from ..io import atomic_write_with
 from ..plotting import ACTUAL, MUTED
 from ..progress import Progress
+from ..rundir import run_dir_name
 from .charts import charts, save_charts
 from .child import Child
 from .context import ReportContext, context_of, report_context
@@ -55,7 +56,7 @@ def _frame(
         0.04,
         0.035,
         f"clvmodel {info.get('clvmodel_version', __version__)} · run directory "
-        f"{ctx.run.directory.resolve().name} · report rendered "
+        f"{run_dir_name(ctx.run.directory)} · report rendered "
         f"{_dt.date.today().isoformat()} from the saved run files",
         fontsize=7.3,
         color=MUTED,
