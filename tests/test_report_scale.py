@@ -551,6 +551,37 @@ def test_a_cancelled_or_killed_child_is_reaped_and_said_so(tmp_path: Path) -> No
         Child(killed).result()
 
 
+def test_a_child_ends_with_its_killed_parent(tmp_path: Path) -> None:
+    # `clvmodel run` killed during its report (SIGKILL) must not leave a chart child
+    # writing into the run's temporary folder after the next run has removed it.
+    import subprocess
+    import sys
+    import time
+
+    from clvmodel.report.child import can_fork
+
+    if not can_fork():
+        pytest.skip("no fork here")
+    marker, ready = tmp_path / "written-after-the-kill", tmp_path / "child-started"
+    code = (
+        "import os, signal, time, pathlib\n"
+        "from clvmodel.report.child import Child\n"
+        f"ready, marker = pathlib.Path({str(ready)!r}), pathlib.Path({str(marker)!r})\n"
+        "def work():\n"
+        "    ready.write_text('x')\n"
+        "    time.sleep(2)\n"
+        "    marker.write_text('orphan')\n"
+        "child = Child(work)\n"
+        "while not ready.exists():\n"
+        "    time.sleep(0.01)\n"
+        "os.kill(os.getpid(), signal.SIGKILL)\n"
+    )
+    done = subprocess.run([sys.executable, "-c", code], timeout=60)
+    assert done.returncode == -9 and ready.exists()
+    time.sleep(3)
+    assert not marker.exists()
+
+
 def test_word_wrap_is_the_one_of_adding_words_one_at_a_time() -> None:
     from clvmodel.report.layout import PAGE_SIZE, Page, new_figure
 

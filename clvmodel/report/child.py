@@ -79,6 +79,7 @@ class Child(Generic[T]):
             except Exception:  # a closed or broken stream: nothing to flush
                 pass
         read, write = os.pipe()
+        parent = os.getpid()
         try:
             with warnings.catch_warnings():
                 # Python 3.12+ warns on forking a multi-threaded process; the child here
@@ -93,7 +94,7 @@ class Child(Generic[T]):
             try:
                 signal.signal(signal.SIGINT, signal.SIG_IGN)
                 os.close(read)
-                _run_and_send(fn, write)
+                _run_and_send(fn, write, parent)
             finally:
                 os._exit(1)
         os.close(write)
@@ -175,8 +176,31 @@ def _sendable(payload: _Payload) -> bytes:
         return pickle.dumps(("error", error, sent))
 
 
-def _run_and_send(fn: Callable[[], Any], write: int) -> None:
+def _die_with(parent: int) -> None:
+    """Have the kernel send this child SIGTERM when the thread that forked it ends (Linux's
+    ``PR_SET_PDEATHSIG``), and stop now if the parent has already gone: a run killed
+    part-way (SIGKILL) must not leave a child writing into its folder, which the next run
+    removes. The fork happens on the main thread of the run or the report command."""
+    import ctypes
+    import ctypes.util
+
+    try:
+        libc = ctypes.CDLL(ctypes.util.find_library("c"), use_errno=True)
+        libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM, 0, 0, 0)
+    except (OSError, AttributeError, TypeError):  # no prctl: the child outlives a kill
+        return
+    if os.getppid() != parent:
+        raise SystemExit(128 + signal.SIGTERM)
+
+
+#: prctl's option number for the parent-death signal (linux/prctl.h).
+_PR_SET_PDEATHSIG = 1
+
+
+def _run_and_send(fn: Callable[[], Any], write: int, parent: int | None = None) -> None:
     signal.signal(signal.SIGTERM, _stop)
+    if parent is not None:
+        _die_with(parent)
     code = 0
     caught: list[warnings.WarningMessage] = []
     try:
