@@ -366,8 +366,9 @@ def _score_streaming(
     args: argparse.Namespace, purchase: Any, spend: Any, target: Path, err: TextIO
 ) -> int:
     """``score`` on a transaction log: summarised in DuckDB, scored batch by batch."""
-    from ..pipeline.logs import log_stages, score_log, summarised_log
+    from ..pipeline.logs import check_scoring, log_stages, score_log, summarised_log
 
+    check_scoring(purchase, spend, horizon=args.horizon, step=args.step)  # before the summary
     stages = log_stages(lambda m: _say(err, m), "score")
     with summarised_log(
         args.input,

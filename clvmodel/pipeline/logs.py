@@ -1,4 +1,4 @@
-"""``clvmodel score`` and ``clvmodel fit`` on a transaction log, streaming as the run does.
+"""``clvmodel score``, ``fit`` and ``compare`` on a transaction log, streaming as the run does.
 
 :func:`clvmodel.inputs.load_input` summarises a log into a pandas DataFrame, a row per
 customer (about 2 GB at 10M customers before scoring starts). Here the summary stays in
@@ -131,6 +131,20 @@ def summarised_log(
         yield engine, LogRows(ledger, rejects, customers, unit, obs)
 
 
+def check_scoring(
+    purchase: PurchaseModel, spend: GammaGammaModel | None, *, horizon: float, step: float
+) -> None:
+    """The checks of :func:`clvmodel.clv.score` on its models and horizon, which
+    :func:`score_log` makes too: call it before :func:`summarised_log` to fail before the
+    summary rather than after it."""
+    from ..clv import _check_models
+    from ..horizon import _grid
+
+    _check_models(purchase, spend)
+    purchase._check_fitted()
+    _grid(horizon, step)
+
+
 def score_log(
     engine: DuckDBSummaryEngine,
     rows: LogRows,
@@ -150,13 +164,9 @@ def score_log(
     The columns and values are those of :func:`clvmodel.clv.score` on the same summary
     (the two share :func:`clvmodel.clv.score_arrays`), in the same order (by customer id).
     """
-    from ..clv import _check_models
-    from ..horizon import _grid
     from .scoring import BatchScorer
 
-    _check_models(purchase, spend)
-    purchase._check_fitted()
-    _grid(horizon, step)
+    check_scoring(purchase, spend, horizon=horizon, step=step)
     model_unit = purchase.time_unit_
     if model_unit and model_unit != rows.unit:
         raise InputError(
