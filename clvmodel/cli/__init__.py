@@ -5,7 +5,8 @@
 imports only what it needs: ``fit`` on a summary file never loads DuckDB or matplotlib.
 
 The package: :mod:`.parser` (options), :mod:`.checks` (arguments refused before any work),
-:mod:`.commands` (what each sub-command does) and, here, :func:`main` with its exit statuses.
+:mod:`.commands` (what each sub-command does), :mod:`.logs` (their streaming paths on a
+transaction log) and, here, :func:`main` with its exit statuses.
 """
 
 from __future__ import annotations

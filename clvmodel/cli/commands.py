@@ -60,31 +60,19 @@ def _say(stream: TextIO, message: str) -> None:
 
 
 def _write_rejects_beside(loaded: object, out: Path, err: TextIO) -> None:
+    from .logs import rejects_beside
+
     result = getattr(loaded, "result", None)
     if result is None:
         return
-    _rejects_beside(result.rejects, result.ledger, out, err)
-
-
-def _rejects_beside(rejects: Any, ledger: Any, out: Path, err: TextIO) -> None:
-    """Write the rejected rows beside ``out`` (``NAME.rejects.csv``) and say how the rows
-    were used."""
-    from ..io import write_frame
-
-    name = out.name.split(".")[0]
-    path = out.with_name(f"{name}.rejects.csv")
-    write_frame(rejects, path)
-    _say(
-        err,
-        f"read {ledger.input_rows:,} rows: {ledger.used_rows:,} used, "
-        f"{ledger.rejected_rows:,} rejected (see {path.resolve()})",
-    )
+    rejects_beside(result.rejects, result.ledger, out, err)
 
 
 def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..inputs import load_input
     from ..io import save_model
     from ..models import get_model_class
+    from .logs import fit_log, is_log, reads_log_summary
 
     cls = get_model_class("bgnbd" if args.model == "auto" else args.model)
     target = Path(args.out)
@@ -108,8 +96,8 @@ def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "date_format": args.date_format,
         "observation_end": args.observation_end,
     }
-    if not columns and _is_log(args.input) and _reads_log_summary(cls):
-        model = _fit_log(args, cls, options, target, out, err)
+    if not columns and is_log(args.input) and reads_log_summary(cls):
+        model = fit_log(args, cls, options, target, out, err)
         save_model(model, target)
         _say(out, str(model.result_))
         _say(err, f"wrote {target.resolve()} ({time.perf_counter() - started:.2f} s)")
@@ -152,41 +140,11 @@ def _chosen(comparison: Any, out: TextIO) -> Any:
     return comparison.models[key]
 
 
-def _fit_log(
-    args: argparse.Namespace,
-    cls: Any,
-    options: dict[str, Any],
-    target: Path,
-    out: TextIO,
-    err: TextIO,
-) -> Any:
-    """``fit`` on a transaction log: summarised in DuckDB (:mod:`clvmodel.pipeline.logs`),
-    the model fitted (or, for ``auto``, the candidates compared) on the summary's distinct
-    rows and their customer counts."""
-    from ..pipeline.logs import fit_rows_of_log, log_stages, summarised_log
-
-    stages = log_stages(lambda m: _say(err, m), "fit")
-    read = {**options, "freq": args.freq or "W"}
-    columns = cls.columns if args.model != "auto" else ("frequency", "recency", "T")
-    with summarised_log(args.input, **read, stages=stages) as (engine, rows):
-        _rejects_beside(rows.rejects, rows.ledger, target, err)
-        table = fit_rows_of_log(engine, columns, time_unit=rows.unit)
-    with stages.stage("fit") as st:
-        if args.model == "auto":
-            from ..compare import compare_models
-
-            candidates = _candidates(args.candidates)
-            model = _chosen(compare_models(table, models=candidates, weights="weights"), out)
-        else:
-            model = cls(allow_unconverged=args.allow_unconverged).fit(table, weights="weights")
-        st.rows = rows.customers
-    return model
-
-
 def _cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..clv import score
     from ..inputs import load_input
     from ..io import load_model, write_frame
+    from .logs import score_streaming, score_streams
 
     purchase = load_model(args.model, expected="purchase")
     spend = load_model(args.spend_model, expected="spend") if args.spend_model else None
@@ -198,8 +156,8 @@ def _cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         )
     target = Path(args.out)
     design = getattr(purchase, "design", None)
-    if _streams(args, target, purchase, spend) and not (design.columns if design else ()):
-        return _score_streaming(args, purchase, spend, target, err)
+    if score_streams(args, target, purchase, spend) and not (design.columns if design else ()):
+        return score_streaming(args, purchase, spend, target, err)
     loaded = load_input(
         args.input,
         freq=args.freq or unit,
@@ -338,86 +296,11 @@ def _candidates(text: str | None) -> tuple[str, ...]:
     return names
 
 
-def _is_log(path: str) -> bool:
-    """Whether the input file is a transaction log (not a summary), from its columns."""
-    from ..inputs import file_columns, is_summary
-
-    return not is_summary(file_columns(path))
-
-
-def _streams(args: argparse.Namespace, target: Path, *models: Any) -> bool:
-    """Whether ``score`` runs on the engine's summary in batches (:mod:`clvmodel.pipeline.logs`):
-    for a transaction log without covariates or intervals, models reading the log summary's
-    columns, and Parquet scores (a CSV keeps pandas' format: ``write_frame``)."""
-    if args.covariates or args.intervals is not None or target.suffix.lower() != ".parquet":
-        return False
-    return _is_log(args.input) and _reads_log_summary(*models)
-
-
-def _reads_log_summary(*models: Any) -> bool:
-    """:func:`clvmodel.pipeline.logs.streams` (imported here: it loads DuckDB, which a fit
-    on a summary file never needs)."""
-    from ..pipeline.logs import streams
-
-    return streams(*models)
-
-
-def _score_streaming(
-    args: argparse.Namespace, purchase: Any, spend: Any, target: Path, err: TextIO
-) -> int:
-    """``score`` on a transaction log: summarised in DuckDB, scored batch by batch."""
-    from ..pipeline.logs import check_scoring, log_stages, score_log, summarised_log
-
-    check_scoring(purchase, spend, horizon=args.horizon, step=args.step)  # before the summary
-    stages = log_stages(lambda m: _say(err, m), "score")
-    with summarised_log(
-        args.input,
-        freq=args.freq or purchase.time_unit_ or "W",
-        customer_col=args.customer_col,
-        date_col=args.date_col,
-        amount_col=args.amount_col if spend is not None else None,
-        date_format=args.date_format,
-        observation_end=args.observation_end,
-        stages=stages,
-    ) as (engine, rows):
-        _rejects_beside(rows.rejects, rows.ledger, target, err)
-        n = score_log(
-            engine,
-            rows,
-            purchase,
-            spend,
-            target,
-            horizon=args.horizon,
-            discount_rate=args.discount_rate,
-            margin=args.margin,
-            step=args.step,
-            stages=stages,
-        )
-    _say(err, f"wrote {n:,} scores to {target.resolve()}")
-    return ExitStatus.OK
-
-
-def _compare_log(
-    args: argparse.Namespace, read: dict[str, Any], candidates: Sequence[str], err: TextIO
-) -> Any:
-    """``compare`` on a transaction log (:mod:`clvmodel.pipeline.logs`)."""
-    from ..compare import compare_models
-    from ..pipeline.logs import compared_rows_of_log, log_stages, summarised_log
-
-    stages = log_stages(lambda m: _say(err, m), "compare")
-    freq = args.freq or "W"
-    with summarised_log(args.input, freq=freq, **read, stages=stages) as (engine, rows):
-        table = compared_rows_of_log(engine, time_unit=rows.unit)
-    with stages.stage("compare") as st:
-        comparison = compare_models(table, models=candidates, weights="weights")
-        st.rows = rows.customers
-    return comparison
-
-
 def _cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     from ..compare import compare_models
     from ..inputs import load_input
     from ..io import write_json
+    from .logs import compare_log, is_log
 
     read = {
         "customer_col": args.customer_col,
@@ -428,8 +311,8 @@ def _cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "calibration_end": args.calibration_end,
     }
     candidates = _candidates(args.models)
-    if _is_log(args.input):  # summarised in DuckDB, compared on its distinct rows
-        comparison = _compare_log(args, read, candidates, err)
+    if is_log(args.input):  # summarised in DuckDB, compared on its distinct rows
+        comparison = compare_log(args, read, candidates, err)
     else:
         loaded = load_input(args.input, freq=args.freq, **read)
         comparison = compare_models(loaded.summary, models=candidates)
