@@ -77,12 +77,16 @@ def score_streams(args: argparse.Namespace, target: Path, *models: Any) -> bool:
     return is_log(args.input) and reads_log_summary(*models)
 
 
-def reads_log_summary(*models: Any) -> bool:
-    """:func:`clvmodel.pipeline.logs.streams` (imported here: it loads DuckDB, which a fit
-    on a summary file never needs)."""
-    from ..pipeline.logs import streams
+#: Columns of a transaction log's summary that a model can read. Models reading others
+#: (BG/BB's ``periods``, sBG's cohort table) need a summary file: they keep the pandas
+#: path, which says which column is missing.
+LOG_SUMMARY_COLUMNS = ("frequency", "recency", "T", "monetary_value")
 
-    return streams(*models)
+
+def reads_log_summary(*models: Any) -> bool:
+    """Whether every model (a class or a fitted model; ``None`` ignored) reads only
+    :data:`LOG_SUMMARY_COLUMNS`."""
+    return all(m is None or set(m.columns) <= set(LOG_SUMMARY_COLUMNS) for m in models)
 
 
 def score_streaming(

@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -41,17 +41,6 @@ if TYPE_CHECKING:
 
 #: The summary table inside the engine.
 NAME = "full"
-
-#: Columns of a transaction log's summary that a model can read: the models whose columns
-#: are among them stream (:func:`streams`); the others (BG/BB's ``periods``, sBG's cohort
-#: table) need a summary file, and the pandas path says which column is missing.
-SUMMARY_COLUMNS = ("frequency", "recency", "T", "monetary_value")
-
-
-def streams(*models: Any) -> bool:
-    """Whether every model (a class or a fitted model; ``None`` ignored) reads only
-    :data:`SUMMARY_COLUMNS`."""
-    return all(m is None or set(m.columns) <= set(SUMMARY_COLUMNS) for m in models)
 
 
 @dataclass(frozen=True)
