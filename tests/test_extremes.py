@@ -136,7 +136,10 @@ def test_bg_nbd_at_extremes(log_params, xs, ages, fracs, a_is_one) -> None:
 
 
 def _counted_pnbd_fit(frequency, recency, T, monkeypatch):
-    """Fit Pareto/NBD to a tiny log; return the outcome and the likelihood evaluations."""
+    """Fit Pareto/NBD to a tiny log; return the outcome ("fitted" or "failed"), the likelihood
+    evaluations and the categories of the warnings the fit raised."""
+    import warnings
+
     import pandas as pd
 
     from clvmodel import CLVModelError
@@ -153,12 +156,14 @@ def _counted_pnbd_fit(frequency, recency, T, monkeypatch):
     monkeypatch.setattr(PnbdSums, "__call__", counted)
     data = pd.DataFrame({"frequency": frequency, "recency": recency, "T": T})
     data.index = pd.Index([f"c{i}" for i in range(len(data))], name="customer_id")
-    try:
-        ParetoNBDModel().fit(data)
-        outcome = "fitted"
-    except CLVModelError:
-        outcome = "failed"
-    return outcome, len(calls)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        try:
+            ParetoNBDModel().fit(data)
+            outcome = "fitted"
+        except CLVModelError:
+            outcome = "failed"
+    return outcome, len(calls), {w.category for w in caught}
 
 
 def test_pnbd_fits_of_tiny_degenerate_logs_do_not_grind(monkeypatch) -> None:
@@ -166,17 +171,24 @@ def test_pnbd_fits_of_tiny_degenerate_logs_do_not_grind(monkeypatch) -> None:
     parameters in the millions. One used to take 5 s (114 evaluations, one of them through a
     quadrature bisecting on rounding noise); the other 339 s (68,744 evaluations of BFGS
     wandering along a ridge flat to the last digit) before failing. The first still fits,
-    the second still fails with the failed-fit error, each in a bounded number of steps."""
-    import warnings
+    each in a bounded number of steps.
 
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        outcome, n = _counted_pnbd_fit([0.0, 1.0], [0.0, 474 / 7], [132 / 7, 474 / 7], monkeypatch)
-        assert outcome == "fitted" and n < 400, n
-        outcome, n = _counted_pnbd_fit(
-            [1.0, 0.0, 0.0], [213 / 7, 0.0, 0.0], [213 / 7, 117 / 7, 879 / 7], monkeypatch
-        )
-        assert outcome == "failed" and n < 2_000, n
+    The second log's likelihood rises along a ridge towards the no-heterogeneity limit, flat
+    to the last digit: where BFGS stops on it depends on the CPU's rounding. On some hosts it
+    reaches the bound and the fit raises the failed-fit error; on others (an AMD EPYC,
+    2026-12-02) the gradient falls below tolerance first, and the fit is kept with a
+    BoundaryWarning (the estimates drift to the edge of the parameter space) and a
+    HessianWarning (no standard errors). Either way the user is told that the data do not
+    identify the parameters, and the fit ends in a bounded number of steps."""
+    from clvmodel.exceptions import BoundaryWarning, HessianWarning
+
+    outcome, n, _ = _counted_pnbd_fit([0.0, 1.0], [0.0, 474 / 7], [132 / 7, 474 / 7], monkeypatch)
+    assert outcome == "fitted" and n < 400, n
+    outcome, n, caught = _counted_pnbd_fit(
+        [1.0, 0.0, 0.0], [213 / 7, 0.0, 0.0], [213 / 7, 117 / 7, 879 / 7], monkeypatch
+    )
+    assert n < 2_000, n
+    assert outcome == "failed" or {BoundaryWarning, HessianWarning} <= caught, (outcome, caught)
 
 
 def test_bg_nbd_expected_purchases_increase_at_saturation() -> None:
