@@ -366,7 +366,7 @@ def test_ranking_averages_every_order_of_tied_customers(seed: int) -> None:
 def test_ranking_runs_are_those_of_np_unique(values: list[float]) -> None:
     # The runs of equal scores come from one sort and a comparison of neighbours (faster
     # than np.unique at millions of customers): the same values, signs, counts and NaN run.
-    from clvmodel.clv_metrics import _runs
+    from clvmodel.clv_metrics.ranking import _runs
 
     x = np.array(values, dtype=np.float64)
     want, want_counts = np.unique(x, return_counts=True)

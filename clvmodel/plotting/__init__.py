@@ -8,9 +8,15 @@ Charts of many customers draw aggregates, histograms, thinned curves (at most
 ``MAX_LINE_POINTS`` points) or a seeded sample (``SCATTER_SAMPLE`` customers), never one
 mark per customer.
 
-Modules: :mod:`.fit` (histogram, holdout, tracking), :mod:`.matrices` (frequency x recency),
-:mod:`.heterogeneity` (mixing distributions), :mod:`.value` (CLV charts), :mod:`.customers`
-(one customer's P(alive)) and :mod:`.style` (colours, labels, the shared look).
+Each chart of many customers is two steps: its data, computed once from every customer as
+a small frozen dataclass (``GainsCurve.of(...)``), and the drawing of that data
+(``.draw(ax)``), so that one computation can be drawn several times (a PNG file and a PDF
+page); ``plot_*`` does both.
+
+Modules: :mod:`.fit` (histogram, holdout), :mod:`.tracking` (tracking over calendar time),
+:mod:`.matrices` (frequency x recency), :mod:`.heterogeneity` (mixing distributions),
+:mod:`.value` (CLV charts), :mod:`.customers` (one customer's P(alive)) and :mod:`.style`
+(colours, labels, the shared look).
 
 Purchase-model charts use only the interface every :class:`~clvmodel.models.base.PurchaseModel`
 has (``_arrays``, ``_expected_purchases``, ``_p_alive``, ``params_``, ``time_unit_``,
@@ -23,16 +29,14 @@ from __future__ import annotations
 
 from .customers import p_alive_path, plot_p_alive_decay, plot_p_alive_history
 from .fit import (
+    FrequencyHistogram,
+    HoldoutByFrequency,
     expected_frequency_counts,
-    expected_tracking,
-    new_customer_expectation,
     plot_frequency_histogram,
     plot_holdout_by_frequency,
-    plot_tracking,
-    tracking_table,
 )
 from .heterogeneity import MixingDistribution, mixing_distributions, plot_heterogeneity
-from .matrices import plot_expected_purchases_matrix, plot_p_alive_matrix
+from .matrices import FrequencyRecencyGrid, plot_expected_purchases_matrix, plot_p_alive_matrix
 from .style import (
     ACCENT,
     ACTUAL,
@@ -47,7 +51,23 @@ from .style import (
     sample_rows,
     unit_name,
 )
-from .value import plot_clv_distribution, plot_gains_curve, plot_value_by_decile, plot_value_risk
+from .tracking import (
+    Tracking,
+    expected_tracking,
+    new_customer_expectation,
+    plot_tracking,
+    tracking_table,
+)
+from .value import (
+    ClvDistribution,
+    DecileShares,
+    GainsCurve,
+    ValueRisk,
+    plot_clv_distribution,
+    plot_gains_curve,
+    plot_value_by_decile,
+    plot_value_risk,
+)
 
 __all__ = [
     "ACCENT",
@@ -59,7 +79,15 @@ __all__ = [
     "MUTED",
     "SCATTER_SAMPLE",
     "ChartUnavailableError",
+    "ClvDistribution",
+    "DecileShares",
+    "FrequencyHistogram",
+    "FrequencyRecencyGrid",
+    "GainsCurve",
+    "HoldoutByFrequency",
     "MixingDistribution",
+    "Tracking",
+    "ValueRisk",
     "expected_frequency_counts",
     "expected_tracking",
     "mixing_distributions",

@@ -1,27 +1,23 @@
-"""How the model fits: repeat-purchase histogram, holdout by frequency, tracking over time."""
+"""How the model fits: repeat-purchase histogram and holdout purchases by frequency (tracking
+over time is in :mod:`.tracking`)."""
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
-from numpy.typing import ArrayLike, NDArray
+from numpy.typing import NDArray
 
-from ..exceptions import InputError, MissingColumnError
-from ..units import UNIT_DAYS
 from .style import (
     ACTUAL,
-    HOLDOUT_SHADE,
     MODEL,
-    MUTED,
     ChartUnavailableError,
     _axes,
     _frequency_ticks,
     _model_columns,
     _note,
-    _require_rfm,
     _style,
     _thousands,
     model_label,
@@ -38,19 +34,24 @@ Array = NDArray[np.float64]
 
 # --------------------------------------------------------------- 1. frequency histogram
 def expected_frequency_counts(
-    model: PurchaseModel, summary: pd.DataFrame, *, max_frequency: int = 7
+    model: PurchaseModel,
+    summary: pd.DataFrame,
+    *,
+    max_frequency: int = 7,
+    columns: dict[str, Array] | None = None,
 ) -> Array:
     """Model-expected customers with 0, 1, ..., ``max_frequency``+ repeat purchases.
 
     ``Σ_i P(X(T_i) = n)`` over customers, from the model's ``probability_of_purchases``
     (for BG/NBD, Fader, Hardie & Lee 2005 eq. 8); the last entry is the rest.
+    ``columns`` are the model's columns of ``summary`` when already read and checked.
     """
     if not hasattr(model, "probability_of_purchases"):
         raise ChartUnavailableError(
             f"{model_label(model)} has no probability_of_purchases(t=, n=): the expected "
             f"frequency distribution cannot be computed."
         )
-    cols = _model_columns(model, summary)
+    cols = _model_columns(model, summary) if columns is None else columns
     if "T" not in cols:
         raise ChartUnavailableError(f"{model_label(model)} has no 'T' column: no histogram.")
     T = cols["T"]
@@ -63,6 +64,60 @@ def expected_frequency_counts(
     return expected
 
 
+@dataclass(frozen=True)
+class FrequencyHistogram:
+    """What :func:`plot_frequency_histogram` draws (a chart's data, then its drawing, as in
+    :mod:`.value`): customers by repeat purchases, actual and model-expected."""
+
+    actual: Array
+    expected: Array | None
+    label: str
+    split: bool
+
+    @classmethod
+    def of(
+        cls, model: PurchaseModel, summary: pd.DataFrame, *, max_frequency: int = 7
+    ) -> FrequencyHistogram:
+        """The counts of ``summary`` and ``model`` (see :func:`plot_frequency_histogram`)."""
+        cols = _model_columns(model, summary)
+        freq = cols["frequency"].astype(np.int64)
+        k = int(max_frequency)
+        actual = np.bincount(np.minimum(freq, k), minlength=k + 1).astype(np.float64)
+        try:
+            expected: Array | None = expected_frequency_counts(
+                model, summary, max_frequency=k, columns=cols
+            )
+        except ChartUnavailableError:
+            expected = None
+        split = bool(summary.attrs.get("calibration_end")) or "frequency_holdout" in summary.columns
+        return cls(actual, expected, model_label(model), split)
+
+    def draw(self, ax: Axes | None = None) -> Axes:
+        """Draw the counts on ``ax``."""
+        ax = _axes(ax)
+        actual, expected, label = self.actual, self.expected, self.label
+        k = len(actual) - 1
+        pos = np.arange(k + 1)
+        width = 0.4 if expected is not None else 0.6
+        shift = width / 2 if expected is not None else 0.0
+        ax.bar(pos - shift, actual, width, color=ACTUAL, label="Actual")
+        if expected is not None:
+            ax.bar(pos + shift, expected, width, color=MODEL, label=f"Model ({label})")
+        else:
+            _note(ax, f"{label} gives no purchase-count\ndistribution: actual only")
+        ax.set_xticks(pos, _frequency_ticks(k))
+        ax.yaxis.set_major_formatter(_thousands())
+        split = self.split
+        return _style(
+            ax,
+            title="Repeat purchases per customer" + (" (calibration)" if split else ""),
+            xlabel="Repeat purchases in the "
+            + ("calibration period" if split else "observed period"),
+            ylabel="Customers",
+            legend=expected is not None,
+        )
+
+
 def plot_frequency_histogram(
     model: PurchaseModel, summary: pd.DataFrame, *, max_frequency: int = 7, ax: Axes | None = None
 ) -> Axes:
@@ -71,36 +126,81 @@ def plot_frequency_histogram(
     Expected counts are ``Σ_i P(X(T_i) = n)`` (see :func:`expected_frequency_counts`); for a
     model without ``probability_of_purchases`` only the actual counts are drawn, with a note.
     """
-    ax = _axes(ax)
-    cols = _model_columns(model, summary)
-    freq = cols["frequency"].astype(np.int64)
-    k = int(max_frequency)
-    actual = np.bincount(np.minimum(freq, k), minlength=k + 1).astype(np.float64)
-    try:
-        expected: Array | None = expected_frequency_counts(model, summary, max_frequency=k)
-    except ChartUnavailableError:
-        expected = None
-    pos = np.arange(k + 1)
-    width = 0.4 if expected is not None else 0.6
-    shift = width / 2 if expected is not None else 0.0
-    ax.bar(pos - shift, actual, width, color=ACTUAL, label="Actual")
-    if expected is not None:
-        ax.bar(pos + shift, expected, width, color=MODEL, label=f"Model ({model_label(model)})")
-    else:
-        _note(ax, f"{model_label(model)} gives no purchase-count\ndistribution: actual only")
-    ax.set_xticks(pos, _frequency_ticks(k))
-    ax.yaxis.set_major_formatter(_thousands())
-    split = bool(summary.attrs.get("calibration_end")) or "frequency_holdout" in summary.columns
-    return _style(
-        ax,
-        title="Repeat purchases per customer" + (" (calibration)" if split else ""),
-        xlabel="Repeat purchases in the " + ("calibration period" if split else "observed period"),
-        ylabel="Customers",
-        legend=expected is not None,
-    )
+    return FrequencyHistogram.of(model, summary, max_frequency=max_frequency).draw(ax)
 
 
 # ------------------------------------------------------------ 2. calibration vs holdout
+@dataclass(frozen=True)
+class HoldoutByFrequency:
+    """What :func:`plot_holdout_by_frequency` draws: mean holdout purchases, actual and
+    predicted, and customers, by calibration frequency."""
+
+    means: pd.DataFrame
+    label: str
+    length: str
+
+    @classmethod
+    def of(
+        cls, model: PurchaseModel, summary: pd.DataFrame, *, max_frequency: int = 7
+    ) -> HoldoutByFrequency:
+        """The means of ``summary`` and ``model`` (see :func:`plot_holdout_by_frequency`)."""
+        from ..evaluation import holdout_predictions
+
+        if "frequency_holdout" not in summary.columns:
+            raise ChartUnavailableError(
+                "The summary has no holdout columns (frequency_holdout, duration_holdout): "
+                "summarise with a calibration end to compare with a holdout period."
+            )
+        pred = holdout_predictions(model, summary)
+        freq = _model_columns(model, summary)["frequency"].astype(np.int64)
+        k = int(max_frequency)
+        group = np.minimum(freq, k)
+        frame = pd.DataFrame(
+            {"group": group, "actual": pred["actual"].to_numpy(), "predicted": pred["predicted"]}
+        )
+        means = frame.groupby("group").agg(
+            actual=("actual", "mean"), predicted=("predicted", "mean"), n=("actual", "size")
+        )
+        means = means.reindex(range(k + 1))
+        duration = pd.to_numeric(summary["duration_holdout"]).to_numpy(np.float64)
+        unit = unit_name(model.time_unit_)
+        length = (
+            f"{duration[0]:.3g} {unit}"
+            if np.allclose(duration, duration[0])
+            else f"{duration.min():.3g}-{duration.max():.3g} {unit}"
+        )
+        return cls(means, model_label(model), length)
+
+    def draw(self, ax: Axes | None = None) -> Axes:
+        """Draw the means on ``ax``."""
+        ax = _axes(ax)
+        means = self.means
+        k = len(means) - 1
+        pos = np.arange(k + 1)
+        ax.plot(pos, means["actual"], "-o", color=ACTUAL, label="Actual", linewidth=2, markersize=5)
+        ax.plot(
+            pos,
+            means["predicted"],
+            "--s",
+            color=MODEL,
+            label=f"Predicted ({self.label})",
+            linewidth=2,
+            markersize=5,
+        )
+        counts = means["n"].fillna(0).astype(int)
+        ticks = [f"{t}\n{c:,}" for t, c in zip(_frequency_ticks(k), counts, strict=True)]
+        ax.set_xticks(pos, ticks)
+        ax.set_ylim(bottom=0)
+        return _style(
+            ax,
+            title="Holdout purchases by calibration frequency",
+            xlabel="Repeat purchases in the calibration period (and customers in the group)",
+            ylabel=f"Mean purchases in the holdout ({self.length})",
+            legend=True,
+            legend_loc="upper left",
+        )
+
+
 def plot_holdout_by_frequency(
     model: PurchaseModel, summary: pd.DataFrame, *, max_frequency: int = 7, ax: Axes | None = None
 ) -> Axes:
@@ -109,279 +209,4 @@ def plot_holdout_by_frequency(
     Uses :func:`clvmodel.evaluation.holdout_predictions`; the summary needs
     ``frequency_holdout`` and ``duration_holdout``.
     """
-    from ..evaluation import holdout_predictions
-
-    if "frequency_holdout" not in summary.columns:
-        raise ChartUnavailableError(
-            "The summary has no holdout columns (frequency_holdout, duration_holdout): "
-            "summarise with a calibration end to compare with a holdout period."
-        )
-    ax = _axes(ax)
-    pred = holdout_predictions(model, summary)
-    freq = _model_columns(model, summary)["frequency"].astype(np.int64)
-    k = int(max_frequency)
-    group = np.minimum(freq, k)
-    frame = pd.DataFrame(
-        {"group": group, "actual": pred["actual"].to_numpy(), "predicted": pred["predicted"]}
-    )
-    means = frame.groupby("group").agg(
-        actual=("actual", "mean"), predicted=("predicted", "mean"), n=("actual", "size")
-    )
-    means = means.reindex(range(k + 1))
-    pos = np.arange(k + 1)
-    ax.plot(pos, means["actual"], "-o", color=ACTUAL, label="Actual", linewidth=2, markersize=5)
-    ax.plot(
-        pos,
-        means["predicted"],
-        "--s",
-        color=MODEL,
-        label=f"Predicted ({model_label(model)})",
-        linewidth=2,
-        markersize=5,
-    )
-    counts = means["n"].fillna(0).astype(int)
-    ax.set_xticks(pos, [f"{t}\n{c:,}" for t, c in zip(_frequency_ticks(k), counts, strict=True)])
-    ax.set_ylim(bottom=0)
-    duration = pd.to_numeric(summary["duration_holdout"]).to_numpy(np.float64)
-    unit = unit_name(model.time_unit_)
-    length = (
-        f"{duration[0]:.3g} {unit}"
-        if np.allclose(duration, duration[0])
-        else f"{duration.min():.3g}-{duration.max():.3g} {unit}"
-    )
-    return _style(
-        ax,
-        title="Holdout purchases by calibration frequency",
-        xlabel="Repeat purchases in the calibration period (and customers in the group)",
-        ylabel=f"Mean purchases in the holdout ({length})",
-        legend=True,
-        legend_loc="upper left",
-    )
-
-
-# ----------------------------------------------------------------------- 3. tracking
-def _summary_dates(summary: pd.DataFrame) -> tuple[pd.Timestamp, pd.Timestamp, pd.Timestamp | None]:
-    attrs = summary.attrs
-    missing = [k for k in ("first_date", "observation_end") if not attrs.get(k)]
-    if missing:
-        raise InputError(
-            f"The tracking chart reads the summary's attrs {missing} (set by rfm_summary, or "
-            f"from run.json). Got attrs {sorted(attrs)} instead."
-        )
-    calibration = attrs.get("calibration_end")
-    return (
-        pd.Timestamp(attrs["first_date"]),
-        pd.Timestamp(attrs["observation_end"]),
-        pd.Timestamp(calibration) if calibration else None,
-    )
-
-
-def _unit_of(model: PurchaseModel, summary: pd.DataFrame) -> str:
-    unit = model.time_unit_ or summary.attrs.get("time_unit")
-    if unit is None or str(unit).upper() not in UNIT_DAYS:
-        raise InputError(
-            "The tracking chart needs the time unit: fit the model on a summary with "
-            "attrs['time_unit'] or pass time_unit= to fit."
-        )
-    return str(unit).upper()
-
-
-def new_customer_expectation(model: PurchaseModel) -> Callable[[Array], Array]:
-    """``t -> E[X(t)]``, expected repeat purchases by ``t`` of a customer acquired at 0.
-
-    Uses the model's ``expected_purchases_new_customer`` where it has one (BG/NBD:
-    Fader, Hardie & Lee 2005 eq. 9); otherwise the conditional expectation of a customer
-    just acquired, ``(x, t_x, T) = (0, 0, 0)``, evaluated on a grid and interpolated.
-    """
-    direct = getattr(model, "expected_purchases_new_customer", None)
-    if direct is not None:
-
-        def exact(t: Array) -> Array:
-            t = np.asarray(t, dtype=np.float64)
-            out = np.zeros_like(t)
-            pos = t > 0
-            out[pos] = np.asarray(direct(t[pos]), dtype=np.float64)
-            return out
-
-        return exact
-    _require_rfm(model, "tracking")
-    zero = tuple(np.zeros(1) for _ in model.columns)
-
-    def generic(t: Array) -> Array:
-        t = np.asarray(t, dtype=np.float64)
-        top = float(np.max(t, initial=0.0))
-        if top <= 0:
-            return np.zeros_like(t)
-        grid = np.linspace(0.0, top, 257)
-        values = np.array([0.0] + [float(model._expected_purchases(zero, g)[0]) for g in grid[1:]])
-        return np.interp(np.maximum(t, 0.0), grid, values)
-
-    return generic
-
-
-def expected_tracking(model: PurchaseModel, summary: pd.DataFrame, t: ArrayLike) -> Array:
-    """Model-expected cumulative repeat transactions of the summary's customers by ``t``.
-
-    ``Σ_i E[X(t - s_i)]`` over customers acquired at ``s_i < t``, with ``t`` and the
-    acquisition times ``s_i = (reference_end - first_date) / unit - T_i`` in units since
-    the first date (reference end: the calibration end if any, else the observation end).
-    """
-    first, observation_end, calibration_end = _summary_dates(summary)
-    unit = _unit_of(model, summary)
-    ref = calibration_end if calibration_end is not None else observation_end
-    span = (ref - first) / pd.Timedelta(days=UNIT_DAYS[unit])
-    T = pd.to_numeric(summary["T"]).to_numpy(np.float64)
-    s = span - T
-    s_uniq, counts = np.unique(np.round(s, 6), return_counts=True)
-    if len(s_uniq) > 2000:  # continuous acquisition times: bin them
-        hist, edges = np.histogram(s, bins=1000)
-        keep = hist > 0
-        s_uniq, counts = (0.5 * (edges[1:] + edges[:-1]))[keep], hist[keep]
-    curve = new_customer_expectation(model)
-    t = np.atleast_1d(np.asarray(t, dtype=np.float64))
-    out = np.empty_like(t)
-    for start in range(0, len(t), 64):  # bounded memory: 64 x customers-cohorts at a time
-        block = t[start : start + 64, None] - s_uniq[None, :]
-        out[start : start + 64] = curve(np.maximum(block, 0.0)) @ counts
-    return out
-
-
-def tracking_table(
-    transactions: pd.DataFrame,
-    summary: pd.DataFrame,
-    *,
-    customer_col: str = "customer_id",
-    date_col: str = "date",
-) -> pd.DataFrame:
-    """Repeat purchase days of the summary's customers per time unit since the first date.
-
-    The table :func:`plot_tracking` draws (``tracking.csv`` of a run): ``t`` (end of each
-    period in units since ``summary.attrs["first_date"]``, the last one cut at the
-    observation end), ``date`` (the calendar day it ends on) and ``actual`` (the count).
-    A purchase day is a customer's calendar day with a purchase; the first is not a repeat.
-    """
-    first, end, _ = _summary_dates(summary)
-    unit = summary.attrs.get("time_unit")
-    if unit is None or str(unit).upper() not in UNIT_DAYS:
-        raise InputError("The summary needs attrs['time_unit'] (set by rfm_summary).")
-    days = UNIT_DAYS[str(unit).upper()]
-    missing = [c for c in (customer_col, date_col) if c not in transactions.columns]
-    if missing:
-        raise MissingColumnError(f"The transactions have no column(s) {missing}.")
-    tx = pd.DataFrame(
-        {
-            "customer_id": transactions[customer_col].astype(str).to_numpy(),
-            "date": pd.to_datetime(transactions[date_col]).dt.normalize().to_numpy(),
-        }
-    )
-    tx = tx[tx["customer_id"].isin(summary.index.astype(str)) & (tx["date"] <= end)]
-    tx = tx.drop_duplicates()
-    since_first = tx.groupby("customer_id")["date"].transform("min")
-    repeat = tx[tx["date"] > since_first]
-    span = (end - first).days / days
-    n = int(np.ceil(span - 1e-9))
-    t = np.minimum(np.arange(1, n + 1, dtype=np.float64), span)
-    since = (repeat["date"] - first).dt.days.to_numpy() / days
-    period = np.searchsorted(t, since, side="right")  # period k covers [t_{k-1}, t_k)
-    counts = np.bincount(period[period < n], minlength=n)
-    dates = first + pd.to_timedelta(np.round(t * days), unit="D") - pd.Timedelta(days=1)
-    return pd.DataFrame({"t": t, "date": dates.strftime("%Y-%m-%d"), "actual": counts})
-
-
-def plot_tracking(
-    model: PurchaseModel,
-    summary: pd.DataFrame,
-    tracking: pd.DataFrame | None = None,
-    *,
-    transactions: pd.DataFrame | None = None,
-    cumulative: bool = False,
-    ax: Axes | None = None,
-) -> Axes:
-    """Repeat transactions per period (or cumulative) over calendar time, actual vs model.
-
-    Parameters
-    ----------
-    model : PurchaseModel
-        Fitted purchase model.
-    summary : DataFrame
-        The customers the model describes (``T``), with ``attrs`` ``first_date``,
-        ``observation_end``, ``calibration_end`` (or None) and ``time_unit``.
-    tracking : DataFrame, optional
-        ``t`` (end of each period, in units since the first date) and ``actual`` (repeat
-        transactions of the summary's customers in that period), e.g. ``tracking.csv``.
-    transactions : DataFrame, optional
-        Instead of ``tracking``: the transaction log (``customer_id``, ``date``) the summary
-        was made from; the table is computed by :func:`tracking_table`.
-    cumulative : bool
-        Cumulative totals instead of per-period counts.
-    """
-    from matplotlib.dates import AutoDateLocator, ConciseDateFormatter
-
-    if tracking is None:
-        if transactions is None:
-            raise InputError("Give the tracking table or the transactions= it is made from.")
-        tracking = tracking_table(transactions, summary)
-    missing = [c for c in ("t", "actual") if c not in tracking.columns]
-    if missing:
-        present = ", ".join(map(repr, map(str, tracking.columns)))
-        raise MissingColumnError(
-            f"The tracking table is missing the column{'s' if len(missing) > 1 else ''} "
-            f"{', '.join(map(repr, missing))}. Columns present: {present}."
-        )
-    if len(tracking) == 0:
-        raise ChartUnavailableError("The tracking table has no rows: nothing to draw.")
-    ax = _axes(ax)
-    first, _, calibration_end = _summary_dates(summary)
-    unit = _unit_of(model, summary)
-    order = np.argsort(pd.to_numeric(tracking["t"]).to_numpy(np.float64), kind="stable")
-    t = pd.to_numeric(tracking["t"]).to_numpy(np.float64)[order]
-    actual = pd.to_numeric(tracking["actual"]).to_numpy(np.float64)[order]
-    cum_model = expected_tracking(model, summary, t)
-    start = max(t[0] - (t[1] - t[0]), 0.0) if len(t) > 1 else 0.0
-    base = expected_tracking(model, summary, [start])[0] if start > 0 else 0.0
-    if cumulative:
-        y_actual, y_model = np.cumsum(actual), cum_model - base
-    else:
-        y_actual, y_model = actual, np.diff(np.concatenate([[base], cum_model]))
-    dates = first + pd.to_timedelta(t * UNIT_DAYS[unit], unit="D")
-    ax.plot(dates, y_actual, color=ACTUAL, linewidth=1.8, label="Actual")
-    ax.plot(
-        dates,
-        y_model,
-        color=MODEL,
-        linewidth=1.8,
-        linestyle="--",
-        label=f"Model ({model_label(model)})",
-    )
-    if calibration_end is not None and dates[0] <= calibration_end <= dates[-1]:
-        ax.axvspan(calibration_end, dates[-1], color=HOLDOUT_SHADE, zorder=0)
-        ax.axvline(calibration_end, color=MUTED, linestyle=":", linewidth=1.2)
-        for label, ha in (("  holdout →", "left"), ("← calibration  ", "right")):
-            ax.text(
-                calibration_end,
-                0.03,
-                label,
-                transform=ax.get_xaxis_transform(),
-                ha=ha,
-                va="bottom",
-                fontsize=8,
-                color="#555555",
-            )
-    locator = AutoDateLocator(maxticks=8)
-    ax.xaxis.set_major_locator(locator)
-    ax.xaxis.set_major_formatter(ConciseDateFormatter(locator))
-    ax.set_ylim(bottom=0, top=max(np.max(y_actual), np.max(y_model)) * 1.22)
-    ax.yaxis.set_major_formatter(_thousands())
-    per = unit_name(unit, plural=False)
-    if cumulative:
-        title, ylabel = "Cumulative repeat transactions", "Repeat transactions (cumulative)"
-    else:
-        title, ylabel = f"Repeat transactions per {per}", f"Repeat transactions per {per}"
-    return _style(
-        ax,
-        title=title,
-        xlabel=f"Calendar date ({per} ending)",
-        ylabel=ylabel,
-        legend=True,
-        legend_loc="upper left" if cumulative else "upper right",
-    )
+    return HoldoutByFrequency.of(model, summary, max_frequency=max_frequency).draw(ax)

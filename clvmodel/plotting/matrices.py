@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -89,6 +90,77 @@ def _heatmap(
     ax.set_ylim(fedges[0], fedges[-1])
 
 
+@dataclass(frozen=True)
+class FrequencyRecencyGrid:
+    """What :func:`plot_p_alive_matrix` (``t`` None) or
+    :func:`plot_expected_purchases_matrix` (expected purchases in the next ``t``) draws:
+    the model's value over a grid of frequency x recency for customers of age ``T``."""
+
+    edges: Array
+    freq: Array
+    z: Array
+    T: float
+    unit: str
+    t: float | None
+
+    @classmethod
+    def p_alive(
+        cls,
+        model: PurchaseModel,
+        summary: pd.DataFrame | None = None,
+        *,
+        T: float | None = None,
+        max_frequency: int | None = None,
+    ) -> FrequencyRecencyGrid:
+        """P(alive) over the grid (see :func:`plot_p_alive_matrix`)."""
+        T = _default_T(summary, T)
+        k = _default_max_frequency(summary, max_frequency)
+        edges, freq, z = _matrix(model, model._p_alive, T=T, max_frequency=k)
+        return cls(edges, freq, z, T, unit_name(model.time_unit_), None)
+
+    @classmethod
+    def expected_purchases(
+        cls,
+        model: PurchaseModel,
+        summary: pd.DataFrame | None = None,
+        *,
+        t: float = 52.0,
+        T: float | None = None,
+        max_frequency: int | None = None,
+    ) -> FrequencyRecencyGrid:
+        """Expected purchases in the next ``t`` over the grid (see
+        :func:`plot_expected_purchases_matrix`)."""
+        if not t > 0:
+            raise InputError(f"The 't' parameter must be > 0. Got {t!r} instead.")
+        T = _default_T(summary, T)
+        k = _default_max_frequency(summary, max_frequency)
+        edges, freq, z = _matrix(
+            model, lambda arrays: model._expected_purchases(arrays, float(t)), T=T, max_frequency=k
+        )
+        return cls(edges, freq, z, T, unit_name(model.time_unit_), float(t))
+
+    def draw(self, ax: Axes | None = None) -> Axes:
+        """Draw the grid on ``ax``."""
+        ax = _axes(ax)
+        unit, T = self.unit, self.T
+        if self.t is None:
+            cmap, vmax, label = "RdYlBu", 1.0, "P(alive)"
+            title = "P(alive) by frequency and recency"
+        else:
+            cmap, vmax, label = "YlGnBu", None, "Expected repeat purchases"
+            title = f"Expected purchases in the next {self.t:.3g} {unit}"
+        _heatmap(
+            ax, self.edges, self.freq, self.z, cmap=cmap, vmin=0.0, vmax=vmax, colorbar_label=label
+        )
+        return _style(
+            ax,
+            title=title,
+            xlabel=f"Recency: {unit} from first to last purchase (customers {T:.0f} {unit} old)",
+            ylabel="Repeat purchases (frequency)",
+            grid_axis="",
+        )
+
+
 def plot_p_alive_matrix(
     model: PurchaseModel,
     summary: pd.DataFrame | None = None,
@@ -102,19 +174,8 @@ def plot_p_alive_matrix(
     ``T`` defaults to the oldest customer in ``summary``, ``max_frequency`` to its 99th
     percentile of frequency (between 5 and 60).
     """
-    T = _default_T(summary, T)
-    k = _default_max_frequency(summary, max_frequency)
-    edges, freq, z = _matrix(model, model._p_alive, T=T, max_frequency=k)
-    ax = _axes(ax)
-    _heatmap(ax, edges, freq, z, cmap="RdYlBu", vmin=0.0, vmax=1.0, colorbar_label="P(alive)")
-    unit = unit_name(model.time_unit_)
-    return _style(
-        ax,
-        title="P(alive) by frequency and recency",
-        xlabel=f"Recency: {unit} from first to last purchase (customers {T:.0f} {unit} old)",
-        ylabel="Repeat purchases (frequency)",
-        grid_axis="",
-    )
+    grid = FrequencyRecencyGrid.p_alive(model, summary, T=T, max_frequency=max_frequency)
+    return grid.draw(ax)
 
 
 def plot_expected_purchases_matrix(
@@ -130,29 +191,7 @@ def plot_expected_purchases_matrix(
 
     Customers are of age ``T`` (default: the oldest in ``summary``).
     """
-    if not t > 0:
-        raise InputError(f"The 't' parameter must be > 0. Got {t!r} instead.")
-    T = _default_T(summary, T)
-    k = _default_max_frequency(summary, max_frequency)
-    edges, freq, z = _matrix(
-        model, lambda arrays: model._expected_purchases(arrays, float(t)), T=T, max_frequency=k
+    grid = FrequencyRecencyGrid.expected_purchases(
+        model, summary, t=t, T=T, max_frequency=max_frequency
     )
-    ax = _axes(ax)
-    unit = unit_name(model.time_unit_)
-    _heatmap(
-        ax,
-        edges,
-        freq,
-        z,
-        cmap="YlGnBu",
-        vmin=0.0,
-        vmax=None,
-        colorbar_label="Expected repeat purchases",
-    )
-    return _style(
-        ax,
-        title=f"Expected purchases in the next {t:.3g} {unit}",
-        xlabel=f"Recency: {unit} from first to last purchase (customers {T:.0f} {unit} old)",
-        ylabel="Repeat purchases (frequency)",
-        grid_axis="",
-    )
+    return grid.draw(ax)

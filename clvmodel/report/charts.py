@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -13,18 +12,17 @@ import pandas as pd
 from ..io import atomic_write_with
 from ..plotting import (
     ChartUnavailableError,
+    ClvDistribution,
+    DecileShares,
+    FrequencyHistogram,
+    FrequencyRecencyGrid,
+    GainsCurve,
+    HoldoutByFrequency,
+    Tracking,
+    ValueRisk,
     mixing_distributions,
-    plot_clv_distribution,
-    plot_expected_purchases_matrix,
-    plot_frequency_histogram,
-    plot_gains_curve,
     plot_heterogeneity,
-    plot_holdout_by_frequency,
     plot_p_alive_decay,
-    plot_p_alive_matrix,
-    plot_tracking,
-    plot_value_by_decile,
-    plot_value_risk,
     unit_name,
 )
 from ..progress import Progress
@@ -38,12 +36,64 @@ if TYPE_CHECKING:
 Draw = Callable[["Axes"], "Axes"]
 
 
-@dataclass(frozen=True)
 class Chart:
-    """A chart of the run: its file name (without ``.png``) and how to draw it on an Axes."""
+    """A chart of the run: its file name (without ``.png``), what it shows, how it is drawn.
 
-    name: str
-    draw: Draw
+    ``make()`` computes what the chart shows from the run's customers (the work: at ten
+    million customers, up to a second or two) as a small object, e.g. a
+    :class:`~clvmodel.plotting.value.GainsCurve`; ``paint(ax, made)`` draws it (matplotlib
+    only). :meth:`prepare` makes it once and keeps it, or keeps the
+    :class:`~clvmodel.plotting.ChartUnavailableError` that says why the chart cannot be
+    drawn; every :meth:`draw` paints what was prepared. So a chart's PNG file and its place
+    on a PDF page, drawn in two processes, come from one computation
+    (:func:`~.render.write_report`).
+    """
+
+    def __init__(
+        self, name: str, make: Callable[[], Any], paint: Callable[[Axes, Any], Axes]
+    ) -> None:
+        self.name = name
+        self._make = make
+        self._paint = paint
+        self._made: Any = _NOT_YET
+
+    def prepare(self) -> None:
+        """Compute what the chart shows, once (a chart the data cannot support keeps its
+        :class:`~clvmodel.plotting.ChartUnavailableError`, raised again by :meth:`draw`)."""
+        if self._made is _NOT_YET:
+            try:
+                self._made = self._make()
+            except ChartUnavailableError as exc:
+                self._made = exc
+
+    @property
+    def made(self) -> Any:
+        """What :meth:`prepare` computed (or the error it kept), to hand to another
+        process: small, and picklable."""
+        self.prepare()
+        return self._made
+
+    def adopt(self, made: Any) -> None:
+        """Take ``made`` (:attr:`made` of the same chart, computed elsewhere)."""
+        self._made = made
+
+    def draw(self, ax: Axes) -> Axes:
+        """Draw the chart on ``ax``; raise :class:`~clvmodel.plotting.ChartUnavailableError`
+        when it cannot be drawn."""
+        made = self.made
+        if isinstance(made, ChartUnavailableError):
+            raise made
+        return self._paint(ax, made)
+
+
+#: :attr:`Chart._made` of a chart not prepared yet.
+_NOT_YET = object()
+
+
+def _drawn(draw: Draw) -> tuple[Callable[[], None], Callable[[Axes, Any], Axes]]:
+    """``make`` and ``paint`` of a chart with nothing to compute beforehand (a few points
+    of a fitted model's curves): all of its work is the drawing."""
+    return (lambda: None), (lambda ax, _: draw(ax))
 
 
 def example_customers(run: RunFiles, n: int = 3) -> tuple[pd.DataFrame, list[str]]:
@@ -91,13 +141,13 @@ def example_customers(run: RunFiles, n: int = 3) -> tuple[pd.DataFrame, list[str
     return rows, labels
 
 
-def _without_covariates(model: Any, draw: Callable[[Any], Any]) -> Callable[[Any], Any]:
-    """``draw``, or for a model with covariates a chart left out with a note: a grid of
-    histories has no covariates, and each customer has parameters of its own."""
+def _without_covariates(model: Any, make: Callable[[], Any]) -> Callable[[], Any]:
+    """``make``, or for a model with covariates a chart left out with a note: a grid of
+    histories has no covariates, and each customer has parameters of their own."""
     if not getattr(getattr(model, "design", None), "active", False):
-        return draw
+        return make
 
-    def unavailable(ax: Any) -> None:
+    def unavailable() -> None:
         raise ChartUnavailableError(
             "The model has covariates: each customer has parameters of their own, so a "
             "grid of histories (without covariates) is not drawn. See the coefficients."
@@ -107,28 +157,34 @@ def _without_covariates(model: Any, draw: Callable[[Any], Any]) -> Callable[[Any
 
 
 def charts(run: RunFiles, *, currency: str | None = None) -> list[Chart]:
-    """Every chart the run supports, in report order.
+    """Every chart the run supports, in report order (none prepared yet).
 
     The fit charts (histogram, holdout, tracking) check the model fitted on the calibration
     period (:attr:`RunFiles.holdout_model`); the others show the forecast model.
     """
     model, summary = run.purchase_model, run.summary
     check = run.holdout_model
-    out = [Chart("frequency_histogram", lambda ax: plot_frequency_histogram(check, summary, ax=ax))]
+    out = [
+        Chart(
+            "frequency_histogram",
+            lambda: FrequencyHistogram.of(check, summary),
+            lambda ax, made: made.draw(ax),
+        )
+    ]
     if run.holdout:
         out.append(
             Chart(
-                "holdout_by_frequency", lambda ax: plot_holdout_by_frequency(check, summary, ax=ax)
+                "holdout_by_frequency",
+                lambda: HoldoutByFrequency.of(check, summary),
+                lambda ax, made: made.draw(ax),
             )
         )
     if run.tracking is not None:
         tracking = run.tracking
-        out.append(Chart("tracking", lambda ax: plot_tracking(check, summary, tracking, ax=ax)))
+        curves = _once(lambda: Tracking.of(check, summary, tracking))  # one for both charts
+        out.append(Chart("tracking", curves, lambda ax, made: made.draw(ax)))
         out.append(
-            Chart(
-                "tracking_cumulative",
-                lambda ax: plot_tracking(check, summary, tracking, cumulative=True, ax=ax),
-            )
+            Chart("tracking_cumulative", curves, lambda ax, made: made.draw(ax, cumulative=True))
         )
     for m in (model, run.spend_model):
         if m is None:
@@ -137,8 +193,10 @@ def charts(run: RunFiles, *, currency: str | None = None) -> list[Chart]:
             out.append(
                 Chart(
                     f"heterogeneity_{dist.key}",
-                    lambda ax, m=m, key=dist.key: plot_heterogeneity(
-                        m, which=key, currency=currency, formula=False, ax=ax
+                    *_drawn(
+                        lambda ax, m=m, key=dist.key: plot_heterogeneity(
+                            m, which=key, currency=currency, formula=False, ax=ax
+                        )
                     ),
                 )
             )
@@ -148,15 +206,17 @@ def charts(run: RunFiles, *, currency: str | None = None) -> list[Chart]:
     out.append(
         Chart(
             "p_alive_matrix",
-            _without_covariates(model, lambda ax: plot_p_alive_matrix(model, scored, ax=ax)),
+            _without_covariates(model, lambda: FrequencyRecencyGrid.p_alive(model, scored)),
+            lambda ax, made: made.draw(ax),
         )
     )
     out.append(
         Chart(
             "expected_purchases_matrix",
             _without_covariates(
-                model, lambda ax: plot_expected_purchases_matrix(model, scored, t=horizon, ax=ax)
+                model, lambda: FrequencyRecencyGrid.expected_purchases(model, scored, t=horizon)
             ),
+            lambda ax, made: made.draw(ax),
         )
     )
     rows, labels = example_customers(run)
@@ -164,11 +224,9 @@ def charts(run: RunFiles, *, currency: str | None = None) -> list[Chart]:
         out.append(
             Chart(
                 "p_alive_examples",
-                _without_covariates(
-                    model,
-                    lambda ax: plot_p_alive_decay(
-                        model, rows, horizon=horizon, labels=labels, ax=ax
-                    ),
+                _without_covariates(model, lambda: None),
+                lambda ax, _: plot_p_alive_decay(
+                    model, rows, horizon=horizon, labels=labels, ax=ax
                 ),
             )
         )
@@ -178,23 +236,56 @@ def charts(run: RunFiles, *, currency: str | None = None) -> list[Chart]:
         out.append(
             Chart(
                 "clv_distribution",
-                lambda ax: plot_clv_distribution(scores, holdout, currency=currency, ax=ax),
+                lambda: ClvDistribution.of(run.ranked_clv, holdout),
+                lambda ax, made: made.draw(ax, currency=currency),
             )
         )
-        out.append(Chart("clv_gains", lambda ax: plot_gains_curve(scores, holdout, ax=ax)))
-        out.append(Chart("clv_deciles", lambda ax: plot_value_by_decile(scores, holdout, ax=ax)))
+        out.append(
+            Chart(
+                "clv_gains",
+                lambda: GainsCurve.of(run.ranked_clv),
+                lambda ax, made: made.draw(ax),
+            )
+        )
+        out.append(
+            Chart(
+                "clv_deciles",
+                lambda: DecileShares.of(run.ranked_clv),
+                lambda ax, made: made.draw(ax),
+            )
+        )
+        bands = {"at risk": AT_RISK_P_ALIVE, "win back": (0.0, WIN_BACK_P_ALIVE)}
         out.append(
             Chart(
                 "value_risk",
-                lambda ax: plot_value_risk(
-                    scores,
-                    currency=currency,
-                    bands={"at risk": AT_RISK_P_ALIVE, "win back": (0.0, WIN_BACK_P_ALIVE)},
-                    ax=ax,
-                ),
+                lambda: ValueRisk.of(scores),
+                lambda ax, made: made.draw(ax, bands=bands, currency=currency),
             )
         )
     return out
+
+
+def _once(make: Callable[[], Any]) -> Callable[[], Any]:
+    """``make``, computed on the first call only (two charts drawn from one computation;
+    its :class:`~clvmodel.plotting.ChartUnavailableError`, if any, raised to both)."""
+    done: list[Any] = []
+
+    def made() -> Any:
+        if not done:
+            try:
+                done.append(make())
+            except ChartUnavailableError as exc:
+                done.append(exc)
+        if isinstance(done[0], ChartUnavailableError):
+            raise done[0]
+        return done[0]
+
+    return made
+
+
+def prepare_all(todo: list[Chart]) -> list[Any]:
+    """:meth:`Chart.prepare` each chart; what each computed (:attr:`Chart.made`)."""
+    return [chart.made for chart in todo]
 
 
 def _skip(run: RunFiles, name: str, exc: Exception) -> None:

@@ -126,8 +126,11 @@ def report_context(run_dir: str | Path, *, currency: str | None = None) -> Repor
     return context_of(load_run(run_dir), currency=currency)
 
 
-def context_of(run: RunFiles, *, currency: str | None = None) -> ReportContext:
-    """:func:`report_context` of a run folder already read (:func:`~.run.load_run`)."""
+def context_of(
+    run: RunFiles, *, currency: str | None = None, charts_of_run: list[Chart] | None = None
+) -> ReportContext:
+    """:func:`report_context` of a run folder already read (:func:`~.run.load_run`), with
+    ``charts_of_run`` (:func:`~.charts.charts` of it) when already made."""
     from ..evaluation import holdout_metrics, holdout_predictions
 
     currency = currency or run.currency
@@ -158,8 +161,8 @@ def context_of(run: RunFiles, *, currency: str | None = None) -> ReportContext:
         if run.refit:  # the ranking check comes from the calibration fit's CLV
             checked = run.metrics.get("clv_holdout") or {}
             clv.update({k: checked.get(k) for k in HOLDOUT_CLV_KEYS})
-    ctx = ReportContext(
-        run, clv, {c.name: c for c in charts(run, currency=currency)}, holdout, currency=currency
-    )
+    if charts_of_run is None:
+        charts_of_run = charts(run, currency=currency)
+    ctx = ReportContext(run, clv, {c.name: c for c in charts_of_run}, holdout, currency=currency)
     ctx.numbers = report_numbers(run, ctx.horizon)
     return ctx

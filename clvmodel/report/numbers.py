@@ -198,8 +198,12 @@ def _top(values: np.ndarray, k: int) -> np.ndarray:
     return mask
 
 
-def _segments(run: RunFiles, past: np.ndarray) -> tuple[pd.DataFrame, pd.Categorical]:
-    """Value by segment, and each customer's segment (the scores' column if present)."""
+def _segments(
+    run: RunFiles, mean: np.ndarray, past: np.ndarray
+) -> tuple[pd.DataFrame, pd.Categorical]:
+    """Value by segment, and each customer's segment (the scores' column if present).
+
+    ``mean`` and ``past`` are :func:`_spend`'s: each customer's mean and past spend."""
     scores = run.scores
     if "segment" in scores.columns:
         names = pd.Categorical(scores["segment"])
@@ -209,7 +213,7 @@ def _segments(run: RunFiles, past: np.ndarray) -> tuple[pd.DataFrame, pd.Categor
     else:
         r = quartile_scores((scores["T"] - scores["recency"]).to_numpy(), higher_is_better=False)
         f = quartile_scores(scores["frequency"].to_numpy())
-        m = quartile_scores(_spend(run)[0])
+        m = quartile_scores(mean)
         _, index, labels = segment_codes(r, f, m)
         names = pd.Categorical.from_codes(index, categories=list(labels))
     code = np.asarray(names.codes, dtype=np.intp)
@@ -264,10 +268,12 @@ def report_numbers(run: RunFiles, horizon: float) -> ReportNumbers:
     )
     if not run.has_clv:
         return numbers
-    _, past = _spend(run)
+    mean, past = _spend(run)
     numbers.past_spend = past
-    numbers.tiers = value_tiers(scores, run.summary if run.scores_on_calibration else None)
-    numbers.segments, numbers.segment_of = _segments(run, past)
+    numbers.tiers = value_tiers(
+        scores, run.summary if run.scores_on_calibration else None, ranked=run.ranked_clv
+    )
+    numbers.segments, numbers.segment_of = _segments(run, mean, past)
     clv = scores["clv"].to_numpy(np.float64)
     cut = max(int(np.ceil(HIGH_VALUE_SHARE * n)), 1)
     top_clv, top_past = _top(clv, cut), _top(past, cut)

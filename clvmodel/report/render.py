@@ -6,7 +6,7 @@ import datetime as _dt
 import warnings
 from collections.abc import Callable, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 import pandas as pd
@@ -16,8 +16,8 @@ from ..io import atomic_write_with
 from ..plotting import ACTUAL, MUTED
 from ..progress import Progress
 from ..rundir import run_dir_name
-from .charts import charts, save_charts
-from .child import Child
+from .charts import charts, prepare_all, save_charts
+from .child import Child, ChildError
 from .context import ReportContext, context_of, report_context
 from .formatting import DASH, _date
 from .layout import GREY, PAGE_SIZE, RULE, Page, new_figure
@@ -129,7 +129,9 @@ def write_customer_lists(ctx: ReportContext) -> Path | None:
         if target.suffix == ".parquet":
             import pyarrow.parquet as pq
 
-            pq.write_table(table, tmp)
+            # Dictionaries only where values repeat (segments, actions): on ids and
+            # floats the encoder tries one, gives up, and costs a second at 10M rows.
+            pq.write_table(table, tmp, use_dictionary=["segment", "action"])
         else:
             import pyarrow.csv as pacsv
 
@@ -161,10 +163,16 @@ def write_report(run_dir: str | Path, *, currency: str | None = None) -> tuple[l
     """:func:`~clvmodel.report.write_figures` and :func:`render_report` from one reading of
     the run folder: the charts' PNG files, the customer lists and the PDF.
 
-    The PNG charts are drawn by a forked child process (:mod:`.child`) while this one
-    computes the report's numbers and writes the PDF (and a second child the customer
-    lists), so they use both cores; the children's warnings (charts left out) are issued
-    here, once each.
+    The work is spread over both cores in forked child processes (:mod:`.child`), and each
+    chart's data is computed once, for its PNG file and its PDF page alike:
+
+    1. a child computes what every chart shows (:meth:`~.charts.Chart.prepare`; small
+       results, sent back) while this process computes the report's numbers;
+    2. a child draws the PNG charts, and another writes the customer lists, while this one
+       draws and writes the PDF.
+
+    The CLV ranking both steps use is made first, and shared. The children's warnings
+    (charts left out) are issued here, once each.
 
     Returns
     -------
@@ -182,26 +190,45 @@ def write_report(run_dir: str | Path, *, currency: str | None = None) -> tuple[l
         else:
             warnings.warn(message, category, stacklevel=3)
 
-    # The PNG charts in a child process, the numbers and the PDF here: two cores, not one
-    # (see .child). The child starts from the files read, before any number is computed.
-    pngs = Child(
-        lambda: save_charts(run, charts(run, currency=currency), progress=False),
-        what="the report's chart process",
-        on_warning=warn_once,
-    )
+    todo = charts(run, currency=currency)
+    if run.has_clv:
+        run.ranked_clv.ranking  # noqa: B018  (one sort, before forking: both steps use it)
+    started: list[Child[Any]] = []  # stopped on the way out, whatever happens
     try:
-        pdf = _render(context_of(run, currency=currency))
+        data = Child(
+            lambda: prepare_all(todo), what="the report's chart-data process", on_warning=warn_once
+        )
+        started.append(data)
+        ctx = context_of(run, currency=currency, charts_of_run=todo)
+        lists = Child(lambda: write_customer_lists(ctx), what="the report's customer-list process")
+        started.append(lists)
+        try:
+            made = data.result()
+        except ChildError:  # killed, or its result unreadable: compute the charts here
+            made = prepare_all(todo)
+        for chart, result in zip(todo, made, strict=True):
+            chart.adopt(result)
+        pngs = Child(
+            lambda: save_charts(run, todo, progress=False),
+            what="the report's chart process",
+            on_warning=warn_once,
+        )
+        started.append(pngs)
+        pdf = _render(ctx, lists)
         return pngs.result(), pdf
     finally:
-        pngs.cancel()  # (nothing left to stop once its result is in)
+        for child in started:
+            child.cancel()  # (nothing left to stop once its result is in)
 
 
-def _render(ctx: ReportContext) -> Path:
+def _render(ctx: ReportContext, lists: Child[Path | None] | None = None) -> Path:
+    """Write the PDF, and the customer lists (:func:`write_customer_lists`) in a child
+    process beside its pages (``lists`` when already started)."""
     from matplotlib.backends.backend_pdf import PdfPages
 
     target = ctx.run.directory / "report.pdf"
-    # The customer lists (a row per customer) in a child process beside the PDF's pages.
-    lists = Child(lambda: write_customer_lists(ctx), what="the report's customer-list process")
+    if lists is None:
+        lists = Child(lambda: write_customer_lists(ctx), what="the report's customer-list process")
 
     def write(tmp: Path) -> None:
         total = len(report_pages(ctx))

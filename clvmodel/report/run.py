@@ -5,12 +5,13 @@ from __future__ import annotations
 import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import pandas as pd
 
-from ..clv_metrics import has_holdout
+from ..clv_metrics import RankedCLV, has_holdout
 from ..exceptions import CLVModelWarning, InputError
 from ..io import load_model, read_json
 
@@ -104,6 +105,13 @@ class RunFiles:
     def has_clv(self) -> bool:
         """Whether the scores carry CLV (a spend model was fitted)."""
         return "clv" in self.scores.columns and self.scores["clv"].notna().all()
+
+    @cached_property
+    def ranked_clv(self) -> RankedCLV:
+        """Predicted CLV, with holdout spend where the scores can be compared with it
+        (:attr:`scores_on_calibration`), customers ranked once for every value chart and
+        table (:class:`~clvmodel.clv_metrics.RankedCLV`)."""
+        return RankedCLV.of(self.scores, self.summary if self.scores_on_calibration else None)
 
     def skip(self, message: str, *, stacklevel: int = 2) -> None:
         """Record ``message`` (a chart or section left out) in :attr:`skipped` and warn

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from ...clv_metrics import align_clv, decile_table, value_tiers
+from ...clv_metrics import align_clv, value_tiers
 from ..context import ReportContext, _draw_chart
 from ..formatting import fmt_pct
 from ..layout import GREY, Page, grid
@@ -25,8 +25,8 @@ def page_value(ctx: ReportContext, page: Page) -> tuple[str, str]:
     _draw_chart(ctx, page, "clv_distribution", rects[0])
     _draw_chart(ctx, page, "clv_gains", rects[1])
     _draw_chart(ctx, page, "clv_deciles", rects[2])
-    clv, actual = align_clv(run.scores, run.summary if run.scores_on_calibration else None)
-    table = decile_table(clv.to_numpy(), None if actual is None else actual.to_numpy())
+    actual = run.ranked_clv.actual
+    table = run.ranked_clv.deciles()
     x0, _, w, h = rects[3]
     y = page.heading(x0, rects[3][1] + h + 0.035, "Value by decile of predicted CLV", w)
     header = ["Decile", "Customers", "Predicted\nCLV", "Share of\nCLV", "Mean\nCLV"]
