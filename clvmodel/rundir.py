@@ -143,6 +143,29 @@ def stamp_run(run_dir: str | os.PathLike[str], run_id: str) -> dict[str, int]:
     return sizes
 
 
+def restamp(run_dir: str | os.PathLike[str], path: str | os.PathLike[str]) -> None:
+    """Record the size of data file ``path``, rewritten after the run by a later command
+    (the report's customer lists), in ``run.json``'s ``files`` where the run listed it, so
+    that :func:`check_run_folder` still accepts the folder (another version may encode the
+    same rows in a file of another size). ``run.json`` is rewritten atomically."""
+    from .io import write_json
+
+    root = Path(run_dir)
+    run_json = root / "run.json"
+    try:
+        run = json.loads(run_json.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return  # no readable run.json: nothing recorded, nothing to keep in step
+    files = run.get("files") if isinstance(run, dict) else None
+    rel = Path(path).relative_to(root).as_posix()
+    if not isinstance(files, dict) or rel not in files:
+        return
+    size = Path(path).stat().st_size
+    if files[rel] != size:
+        files[rel] = size
+        write_json(run_json, run)
+
+
 def _parquet_run_id(path: Path) -> str | None:
     import pyarrow.parquet as pq
 

@@ -313,3 +313,25 @@ def test_a_spark_out_of_memory_is_one_line_saying_what_to_raise(monkeypatch, tmp
     )
     assert code == 1
     assert err.count("\n") == 1 and "--spark-driver-memory" in err and "Traceback" not in err
+
+
+def test_report_rewriting_its_customer_lists_keeps_the_folder_readable(files) -> None:
+    # The report rewrites segments.parquet; another version of clvmodel may encode the same
+    # rows in a file of another size than run.json recorded. The folder stays one run.
+    out = files["root"] / "relisted_run"
+    code, err = _run("run", files["log.csv"], "--out", out, "--freq", "M")
+    assert code == 0, err
+    lists = out / "segments.parquet"
+    run = json.loads((out / "run.json").read_text())
+    assert run["files"]["segments.parquet"] == lists.stat().st_size
+    import pyarrow.parquet as pq
+
+    table = pq.read_table(lists)  # the same rows, with its metadata, in another encoding
+    pq.write_table(table, lists, compression="none", use_dictionary=False)
+    run["files"]["segments.parquet"] = lists.stat().st_size
+    (out / "run.json").write_text(json.dumps(run))
+    for _ in range(2):
+        code, err = _run("report", out)
+        assert code == 0, err
+    run = json.loads((out / "run.json").read_text())
+    assert run["files"]["segments.parquet"] == lists.stat().st_size
