@@ -38,6 +38,15 @@ LATER_MODULES = (
     "clvmodel.pipeline.uncertainty",
     "pyarrow.parquet",
 )
+#: What the report imports besides (when the run writes one): matplotlib's canvases and
+#: PDF backend, scipy.stats (the mixing distributions), about 3 s at the report's start.
+REPORT_MODULES = (
+    "clvmodel.report",
+    "scipy.stats",
+    "matplotlib.figure",
+    "matplotlib.backends.backend_agg",
+    "matplotlib.backends.backend_pdf",
+)
 
 
 def _import_beside(names: Sequence[str]) -> threading.Thread:
@@ -183,7 +192,7 @@ def _run_into(
     imports = None
     with _open_engine(transactions if config.engine == "spark" else source, config) as engine:
         if config.threads > 1:  # until the fits, this thread mostly waits for the engine
-            imports = _import_beside(LATER_MODULES + (("clvmodel.report",) if report else ()))
+            imports = _import_beside(LATER_MODULES + (REPORT_MODULES if report else ()))
         with stages.stage("summary") as st:
             bounds, obs, ledger = account_rows(engine, source, obs_arg, cal_arg)
             # Unordered: scores follow the engine's order; sorting 10M ids costs more than
