@@ -219,14 +219,13 @@ def charts(run: RunFiles, *, currency: str | None = None) -> list[Chart]:
             lambda ax, made: made.draw(ax),
         )
     )
-    rows, labels = example_customers(run)
-    if labels:
+    if (scored["frequency"].to_numpy() > 0).any():  # repeat buyers to pick examples from
         out.append(
             Chart(
                 "p_alive_examples",
-                _without_covariates(model, lambda: None),
-                lambda ax, _: plot_p_alive_decay(
-                    model, rows, horizon=horizon, labels=labels, ax=ax
+                _without_covariates(model, lambda: example_customers(run)),
+                lambda ax, made: plot_p_alive_decay(
+                    model, made[0], horizon=horizon, labels=made[1], ax=ax
                 ),
             )
         )
