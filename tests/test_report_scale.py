@@ -630,13 +630,57 @@ def test_the_summary_shares_the_scores_columns_only_when_they_are_the_same_rows(
     expected = expected.set_index("customer_id")
     pd.testing.assert_frame_equal(run.summary, expected[run.summary.columns], check_dtype=True)
 
+    def rewrite(summary: pd.DataFrame) -> None:
+        if fmt == "csv":
+            summary.to_csv(run_dir / "summary.csv")
+        else:
+            table = pa.Table.from_pandas(summary.reset_index(), preserve_index=False)
+            pq.write_table(table, run_dir / "summary.parquet")
+
     # The same customers in another order: nothing shared, the same summary.
     shuffled = expected.sample(frac=1.0, random_state=3)
-    if fmt == "csv":
-        shuffled.to_csv(run_dir / "summary.csv")
-    else:
-        pq.write_table(pa.Table.from_pandas(shuffled.reset_index(), preserve_index=False),
-                       run_dir / "summary.parquet")  # fmt: skip
+    rewrite(shuffled)
     run = load_run(run_dir)
     assert not np.shares_memory(run.summary["T"].to_numpy(), run.scores["T"].to_numpy())
     pd.testing.assert_frame_equal(run.summary, shuffled[run.summary.columns], check_dtype=True)
+
+    # The same customers in the same order, other values (a holdout summary beside scores
+    # of the whole period): only what is equal is shared, and the summary is its own.
+    other = expected.assign(T=expected["T"] + 1.0)
+    rewrite(other)
+    run = load_run(run_dir)
+    pd.testing.assert_frame_equal(run.summary, other[run.summary.columns], check_dtype=True)
+    assert not np.shares_memory(run.summary["T"].to_numpy(), run.scores["T"].to_numpy())
+    assert np.shares_memory(run.summary["recency"].to_numpy(), run.scores["recency"].to_numpy())
+    # Copy-on-write: changing one frame leaves the other as it was.
+    before = run.summary["recency"].copy()
+    run.scores.loc[0, "recency"] = -1.0
+    pd.testing.assert_series_equal(run.summary["recency"], before)
+
+
+def test_a_shared_ranking_gives_each_table_the_sums_of_a_fresh_one() -> None:
+    """The report ranks the CLVs once for every value chart and table: the deciles' sums do
+    not depend on what was computed on the ranking before (the gains curve's run_of)."""
+    from clvmodel.clv_metrics import Ranking, decile_table
+    from clvmodel.exceptions import InputError
+
+    rng = np.random.default_rng(5)
+    clv = np.round(rng.gamma(0.5, 20.0, 20_000), 1)  # many ties
+    actual = rng.gamma(0.3, 30.0, clv.size)
+    fresh = decile_table(clv, actual)
+    ranking = Ranking(clv)
+    ranking.gains(actual, 1001)  # every customer's run, as the gains curve leaves it
+    pd.testing.assert_frame_equal(
+        decile_table(clv, actual, ranking=ranking), fresh, check_exact=True
+    )
+    with pytest.raises(InputError, match="'ranking' parameter"):
+        decile_table(clv[::-1], actual, ranking=ranking)
+
+
+def test_scores_with_their_ids_as_the_index_still_load(tmp_path: Path) -> None:
+    run_dir = synthetic_run(tmp_path / "indexed", 300)
+    scores = pq.read_table(run_dir / "scores.parquet").to_pandas()
+    scores.set_index("customer_id").to_parquet(run_dir / "scores.parquet")
+    run = load_run(run_dir)
+    assert len(run.summary) == 300
+    assert not np.shares_memory(run.summary["T"].to_numpy(), np.asarray(run.scores["T"]))

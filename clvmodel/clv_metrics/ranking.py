@@ -30,7 +30,8 @@ def _runs(values: Array) -> tuple[Array, NDArray[np.intp]]:
     first = np.flatnonzero(starts)
     distinct, counts = values[first], np.diff(first, append=m)
     if nans:
-        distinct, counts = np.append(distinct, np.nan), np.append(counts, nans)
+        # The first NaN of the sorted values, sign and all, as np.unique keeps it.
+        distinct, counts = np.append(distinct, values[m]), np.append(counts, nans)
     return distinct, counts
 
 
@@ -84,12 +85,13 @@ class Ranking:
         come from the runs at those ranks only: the customers above the run's score, plus
         the run's share ``(k - edges[r]) / counts[r]`` of its own customers' total (the
         same interpolation), one comparison pass per run; no customer's run is needed (the
-        :meth:`run_of` sort). Otherwise interpolated in :meth:`run_totals`.
+        :meth:`run_of` sort). Otherwise interpolated in :meth:`run_totals`. The path depends
+        on the arguments only, not on what was computed before, so that a ranking shared
+        by several tables gives each the sums, to the last bit, that a fresh one would.
         """
         ks = np.asarray(k, dtype=np.float64)
         if (
             value is self.score
-            or self._run_of is not None
             or ks.size > FEW_RANKS
             or np.isnan(ks).any()
             or np.isnan(self.values).any()

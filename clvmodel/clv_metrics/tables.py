@@ -159,6 +159,10 @@ def decile_table(
     v = None if value is None else np.asarray(value, dtype=np.float64)
     if ranking is None:
         ranking = Ranking(s)
+    elif ranking.n != n or not (
+        ranking.score is s or np.array_equal(ranking.score, s, equal_nan=True)
+    ):
+        raise InputError("The 'ranking' parameter must be Ranking(score), of the same scores.")
     s = ranking.score  # the array the ranking sums (the score itself: no second pass)
     columns: dict[str, Any] = {
         "customers": np.diff(bounds),

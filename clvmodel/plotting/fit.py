@@ -64,7 +64,7 @@ def expected_frequency_counts(
     return expected
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # numpy fields: equal only to itself
 class FrequencyHistogram:
     """What :func:`plot_frequency_histogram` draws (a chart's data, then its drawing, as in
     :mod:`.value`): customers by repeat purchases, actual and model-expected."""
@@ -130,7 +130,7 @@ def plot_frequency_histogram(
 
 
 # ------------------------------------------------------------ 2. calibration vs holdout
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # numpy fields: equal only to itself
 class HoldoutByFrequency:
     """What :func:`plot_holdout_by_frequency` draws: mean holdout purchases, actual and
     predicted, and customers, by calibration frequency."""

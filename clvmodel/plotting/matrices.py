@@ -90,7 +90,7 @@ def _heatmap(
     ax.set_ylim(fedges[0], fedges[-1])
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # numpy fields: equal only to itself
 class FrequencyRecencyGrid:
     """What :func:`plot_p_alive_matrix` (``t`` None) or
     :func:`plot_expected_purchases_matrix` (expected purchases in the next ``t``) draws:

@@ -164,7 +164,7 @@ def tracking_table(
     return pd.DataFrame({"t": t, "date": dates.strftime("%Y-%m-%d"), "actual": counts})
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # numpy fields: equal only to itself
 class Tracking:
     """What :func:`plot_tracking` draws, per period or cumulative: actual repeat
     transactions by period and the model's cumulative expectation at the periods' ends."""

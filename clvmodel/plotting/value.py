@@ -38,7 +38,7 @@ Array = NDArray[np.float64]
 # Each chart is two steps: its data from every customer (a frozen dataclass, small: bins,
 # curve points, a sample; ``.of``), then the drawing of that data (``.draw``). The report
 # computes the data once and draws it twice, on a PNG and on a PDF page.
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # numpy fields: equal only to itself
 class ClvDistribution:
     """What :func:`plot_clv_distribution` draws: CLV (and holdout spend) in bins."""
 
@@ -176,7 +176,7 @@ def plot_clv_distribution(
     return data.draw(ax, currency=currency)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # numpy fields: equal only to itself
 class GainsCurve:
     """What :func:`plot_gains_curve` draws: the curves (at most ``MAX_LINE_POINTS`` points
     each) and their Ginis."""
@@ -258,7 +258,7 @@ def plot_gains_curve(
     return GainsCurve.of(RankedCLV.of(scores, summary)).draw(ax)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # numpy fields: equal only to itself
 class ValueRisk:
     """What :func:`plot_value_risk` draws: CLV and P(alive) of the sampled customers."""
 
@@ -348,7 +348,7 @@ def plot_value_risk(
     return data.draw(ax, bands=bands, currency=currency)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)  # numpy fields: equal only to itself
 class DecileShares:
     """What :func:`plot_value_by_decile` draws: :func:`~clvmodel.clv_metrics.decile_table`."""
 

@@ -1,7 +1,8 @@
 """Work beside the main process: a function run in a forked child, its result waited for.
 
-The report draws its PNG charts, and writes its customer lists, in child processes while
-the parent writes the PDF (matplotlib holds the GIL: threads would take turns on one core).
+The report computes its charts' data beside its numbers, and then draws its PNG charts and
+writes its customer lists beside the PDF, in child processes (numpy's passes over every
+customer and matplotlib hold the GIL: threads would take turns on one core).
 A child is a fork, so it starts with the run's files already read (shared copy-on-write,
 not copied) and needs nothing pickled in; only its small result comes back, through a
 pipe, with any warnings it raised.

@@ -146,7 +146,9 @@ def render_report(run_dir: str | Path, *, currency: str | None = None) -> Path:
     customer lists of the actions page (:func:`write_customer_lists`).
 
     Nothing is refitted: the models are read from ``models/``. The customer lists are
-    written by a forked child process beside the PDF (see :mod:`.child`). Charts a model
+    written by a forked child process beside the PDF (see :mod:`.child`); where
+    ``run.json`` lists their file, its new size is recorded there
+    (:func:`~clvmodel.rundir.restamp`). Charts a model
     cannot support are replaced by a note and reported with a :class:`ReportWarning`.
     ``currency`` labels every money figure (default: the run's, ``run.json``
     ``config.currency``).
@@ -167,9 +169,10 @@ def write_report(run_dir: str | Path, *, currency: str | None = None) -> tuple[l
     chart's data is computed once, for its PNG file and its PDF page alike:
 
     1. a child computes what every chart shows (:meth:`~.charts.Chart.prepare`; small
-       results, sent back) while this process computes the report's numbers;
-    2. a child draws the PNG charts, and another writes the customer lists, while this one
-       draws and writes the PDF.
+       results, sent back) while this process computes the report's numbers; a second
+       child, started once the numbers are in, writes the customer lists;
+    2. a third child draws the PNG charts from that data while this process draws the PDF
+       from it.
 
     The CLV ranking both steps use is made first, and shared. The children's warnings
     (charts left out) are issued here, once each.

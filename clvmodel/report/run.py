@@ -9,6 +9,7 @@ from functools import cached_property
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import numpy as np
 import pandas as pd
 
 from ..clv_metrics import RankedCLV, has_holdout
@@ -266,22 +267,45 @@ SHARED_COLUMNS = ("frequency", "recency", "T")
 def _read_summary(path: Path, columns: Sequence[str], scores: pd.DataFrame | None) -> pd.DataFrame:
     """The summary's ``columns``, indexed by ``customer_id`` (text).
 
-    With ``scores`` (a run without a refit: the scores describe the summary's customers,
-    from the same rows), when the two list the same customers in the same order, the
-    summary's :data:`SHARED_COLUMNS` and ids are the scores' own arrays rather than a
-    second copy of them: about 400 MB less at ten million customers. Otherwise (another
-    order, a folder written otherwise) everything is read from the summary.
+    With ``scores`` (a run without a refit, whose scores describe the summary's rows): where
+    the two list the same customers in the same order, the ids, and each of
+    :data:`SHARED_COLUMNS` whose values are the scores' too (same dtype, equal arrays), are
+    the scores' own, not a second copy (about 400 MB at ten million customers). From
+    Parquet each such column is read alone, compared, and dropped when equal. Sharing is
+    copy-on-write: changing one frame leaves the other as it was.
     """
-    shared = [c for c in SHARED_COLUMNS if scores is not None and c in scores.columns]
-    frame = read_table(path, [c for c in columns if c not in shared])
+    shared = (
+        []
+        if scores is None or "customer_id" not in scores.columns
+        else [c for c in SHARED_COLUMNS if c in scores.columns]
+    )
+    by_column = path.suffix == ".parquet"  # (a CSV file is parsed once, whole)
+    frame = read_table(path, [c for c in columns if not (by_column and c in shared)])
     if "customer_id" not in frame.columns:
         raise InputError(f"{path} has no 'customer_id' column.")
-    if shared and scores is not None:
+    if not shared:
+        return frame.set_index("customer_id")
+    assert scores is not None
+    ids = pd.Index(frame["customer_id"], name="customer_id")
+    same_rows = ids.equals(pd.Index(scores["customer_id"]))
+    if same_rows:
         ids = pd.Index(scores["customer_id"], name="customer_id")
-        if ids.equals(pd.Index(frame["customer_id"])):
-            arrays = {c: scores[c].array for c in shared}
-            arrays.update({c: frame[c].array for c in frame.columns if c != "customer_id"})
-            order = [c for c in columns if c in arrays]
-            return pd.DataFrame({c: arrays[c] for c in order}, index=ids, copy=False)
-        frame = read_table(path, columns)
-    return frame.set_index("customer_id")
+    data: dict[str, pd.Series] = {}
+    for c in columns:
+        if c == "customer_id":
+            continue
+        if c in shared:
+            own = frame if c in frame.columns else read_table(path, [c])
+            if c not in own.columns:
+                continue
+            values, theirs = own[c], scores[c]
+            same = (
+                same_rows
+                and values.dtype == theirs.dtype
+                and np.array_equal(values.to_numpy(), theirs.to_numpy(), equal_nan=True)
+            )
+            data[c] = (theirs if same else values).set_axis(ids)
+            del own, values
+        elif c in frame.columns:
+            data[c] = frame[c].set_axis(ids)
+    return pd.DataFrame(data, index=ids, copy=False)
