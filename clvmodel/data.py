@@ -93,7 +93,8 @@ def summarise(
         Bad arguments, an unreadable file, no usable row, ``observation_end`` before
         ``calibration_end``, or no customer left in the calibration period.
     """
-    unit, obs_arg, cal_arg = check_arguments(
+    engine, source, unit, obs_arg, cal_arg = open_log(
+        data,
         customer_col=customer_col,
         date_col=date_col,
         amount_col=amount_col,
@@ -102,18 +103,7 @@ def summarise(
         calibration_end=calibration_end,
         date_format=date_format,
     )
-    source = _source(data)
-
-    with (
-        _engine_errors(),
-        DuckDBSummaryEngine(
-            source,
-            customer_col=customer_col,
-            date_col=date_col,
-            amount_col=amount_col,
-            date_format=date_format,
-        ) as engine,
-    ):
+    with _engine_errors(), engine:
         bounds, obs, ledger = account_rows(engine, source, obs_arg, cal_arg)
         frame, stats = engine.summary(
             observation_end=obs, calibration_end=cal_arg, unit_days=unit_days(unit)
@@ -133,6 +123,48 @@ def summarise(
     rejects["row"] = rejects["row"].astype(np.int64)
     tracking = _tracking_table(periods, period_counts, bounds.first_date, obs, unit_days(unit))
     return SummaryResult(summary=summary, rejects=rejects, ledger=ledger, tracking=tracking)
+
+
+def open_log(
+    data: DataSource,
+    *,
+    customer_col: str,
+    date_col: str,
+    amount_col: str | None,
+    freq: str,
+    observation_end: DateLike,
+    calibration_end: DateLike,
+    date_format: str | None,
+) -> tuple[DuckDBSummaryEngine, pd.DataFrame | Path, str, _dt.date | None, _dt.date | None]:
+    """The start of :func:`summarise` (and of the streaming commands' summary): its
+    arguments checked (:func:`check_arguments`) and a DuckDB engine over ``data``, not yet
+    entered (DuckDB's errors on opening it as :class:`InputError`).
+
+    Returns
+    -------
+    engine, source, unit, observation_end, calibration_end
+        The engine, the data as a DataFrame or a path, the time unit, and the two ends as
+        dates (``None``: not given).
+    """
+    unit, obs_arg, cal_arg = check_arguments(
+        customer_col=customer_col,
+        date_col=date_col,
+        amount_col=amount_col,
+        freq=freq,
+        observation_end=observation_end,
+        calibration_end=calibration_end,
+        date_format=date_format,
+    )
+    source = _source(data)
+    with _engine_errors():
+        engine = DuckDBSummaryEngine(
+            source,
+            customer_col=customer_col,
+            date_col=date_col,
+            amount_col=amount_col,
+            date_format=date_format,
+        )
+    return engine, source, unit, obs_arg, cal_arg
 
 
 def account_rows(

@@ -20,13 +20,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
-from ..data import (
-    _engine_errors,
-    _source,
-    account_rows,
-    check_arguments,
-    check_summary,
-)
+from ..data import _engine_errors, account_rows, check_summary, open_log
 from ..engines.duckdb import DuckDBSummaryEngine
 from ..exceptions import InputError
 from ..ledger import RowLedger
@@ -85,7 +79,8 @@ def summarised_log(
     close the engine on exit. The arguments are those of :func:`clvmodel.data.summarise`;
     with ``calibration_end`` the summary is the calibration period's, with its holdout
     columns."""
-    unit, obs_arg, cal_arg = check_arguments(
+    engine, source, unit, obs_arg, cal_arg = open_log(
+        str(path),
         customer_col=customer_col,
         date_col=date_col,
         amount_col=amount_col,
@@ -94,16 +89,7 @@ def summarised_log(
         calibration_end=calibration_end,
         date_format=date_format,
     )
-    source = _source(str(path))
     stages = stages or Stages()
-    with _engine_errors():
-        engine = DuckDBSummaryEngine(
-            source,
-            customer_col=customer_col,
-            date_col=date_col,
-            amount_col=amount_col,
-            date_format=date_format,
-        )
     with engine:
         with stages.stage("summary") as st, _engine_errors():
             bounds, obs, ledger = account_rows(engine, source, obs_arg, cal_arg)
