@@ -127,7 +127,8 @@ class RankedCLV:
     def deciles(self) -> pd.DataFrame:
         """:func:`decile_table` of CLV and, with a holdout, actual spend."""
         actual = None if self.actual is None else self.actual.to_numpy()
-        return decile_table(self.clv.to_numpy(), actual, ranking=self.ranking)
+        # The ranking's own array: decile_table then need not check it is the same scores.
+        return decile_table(self.ranking.score, actual, ranking=self.ranking)
 
 
 def decile_table(

@@ -181,10 +181,18 @@ def charts(run: RunFiles, *, currency: str | None = None) -> list[Chart]:
         )
     if run.tracking is not None:
         tracking = run.tracking
-        curves = _once(lambda: Tracking.of(check, summary, tracking))  # one for both charts
-        out.append(Chart("tracking", curves, lambda ax, made: made.draw(ax)))
-        out.append(
-            Chart("tracking_cumulative", curves, lambda ax, made: made.draw(ax, cumulative=True))
+        per_period = Chart(
+            "tracking",
+            lambda: Tracking.of(check, summary, tracking),
+            lambda ax, made: made.draw(ax),
+        )
+        out.append(per_period)
+        out.append(  # the same curves (or the same error), summed
+            Chart(
+                "tracking_cumulative",
+                lambda: per_period.made,
+                lambda ax, made: made.draw(ax, cumulative=True),
+            )
         )
     for m in (model, run.spend_model):
         if m is None:
@@ -262,24 +270,6 @@ def charts(run: RunFiles, *, currency: str | None = None) -> list[Chart]:
             )
         )
     return out
-
-
-def _once(make: Callable[[], Any]) -> Callable[[], Any]:
-    """``make``, computed on the first call only (two charts drawn from one computation;
-    its :class:`~clvmodel.plotting.ChartUnavailableError`, if any, raised to both)."""
-    done: list[Any] = []
-
-    def made() -> Any:
-        if not done:
-            try:
-                done.append(make())
-            except ChartUnavailableError as exc:
-                done.append(exc)
-        if isinstance(done[0], ChartUnavailableError):
-            raise done[0]
-        return done[0]
-
-    return made
 
 
 def prepare_all(todo: list[Chart]) -> list[Any]:
