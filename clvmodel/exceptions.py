@@ -75,6 +75,11 @@ class RejectedRowsWarning(CLVModelWarning):
     """Some input rows were rejected; the message counts them by reason."""
 
 
+class InsufficientMemoryError(CLVModelError, MemoryError):
+    """This machine lacks the memory a step needs; the message says how much it needs, how
+    much there is, and what to do instead (checked before the step starts)."""
+
+
 class EngineUnavailableError(CLVModelError):
     """The engine asked for cannot start here (pyspark not installed, no Java); the message
     says how to install what is missing."""

@@ -21,6 +21,7 @@ from ..exceptions import (
     CLVModelError,
     EngineUnavailableError,
     FitError,
+    InsufficientMemoryError,
     ModelFileError,
     UsageError,
 )
@@ -75,6 +76,8 @@ def main(
         return fail(f"fit failed: {exc}", ExitStatus.FIT_ERROR)
     except ModelFileError as exc:
         return fail(exc, ExitStatus.MODEL_FILE_ERROR)
+    except InsufficientMemoryError as exc:
+        return fail(exc, ExitStatus.ERROR)
     except (CLVModelError, ValueError) as exc:
         return fail(exc, ExitStatus.INPUT_ERROR)
     except OSError as exc:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as _dt
 import importlib
 import threading
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import asdict
 from pathlib import Path
@@ -436,12 +437,19 @@ def _run_into(
         imports.join()  # done by now; no thread left when the report forks its children
     if report:
         with stages.stage("report") as st:
-            from ..report import write_report
+            from ..exceptions import InsufficientMemoryError
+            from ..report import ReportWarning, write_report
 
             _write_run(out, run, stages)
-            figures, pdf = write_report(out)
-            st.rows = len(figures)
-            st.detail = f"{len(figures)} charts and {pdf.name}"
+            try:
+                figures, pdf = write_report(out)
+            except InsufficientMemoryError as exc:  # asked before any work: the run stands
+                run["report"] = {"written": False, "reason": str(exc)}
+                warnings.warn(f"no report written: {exc}", ReportWarning, stacklevel=2)
+                st.detail = "not written: not enough memory"
+            else:
+                st.rows = len(figures)
+                st.detail = f"{len(figures)} charts and {pdf.name}"
     run["files"] = stamp_run(out, run_id)
     return _write_run(out, run, stages)
 

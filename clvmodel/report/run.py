@@ -15,6 +15,7 @@ import pandas as pd
 from ..clv_metrics import RankedCLV, has_holdout
 from ..exceptions import CLVModelWarning, InputError
 from ..io import load_model, read_json
+from .memory import check_report_memory
 
 if TYPE_CHECKING:
     from ..models.base import BaseModel, PurchaseModel
@@ -203,6 +204,10 @@ def load_run(run_dir: str | Path) -> RunFiles:
     and only the columns the report uses. With ``models/calibration/KEY.json`` (a run that
     refitted on the whole log after its holdout check) the calibration model is the one the
     holdout charts and figures check.
+
+    Raises :class:`~clvmodel.exceptions.InsufficientMemoryError`, before reading the
+    customers, when this machine lacks the memory the report of the scores' customers needs
+    (:func:`~.memory.check_report_memory`).
     """
     directory = Path(run_dir)
     if not directory.is_dir():
@@ -221,6 +226,7 @@ def load_run(run_dir: str | Path) -> RunFiles:
     calibration_path = directory / "models" / "calibration" / f"{key}.json"
     refit = calibration_path.is_file()
     scores_path = data_file(directory, "scores", "the customer scores")
+    check_report_memory(_customers_in(scores_path, run))  # before reading a customer
     scores = read_table(scores_path, (*SCORES_COLUMNS, *covariates))
     summary = _read_summary(
         data_file(directory, "summary", "the RFM summary"),
@@ -258,6 +264,17 @@ def load_run(run_dir: str | Path) -> RunFiles:
         check_model=check,
         scores_path=scores_path,
     )
+
+
+def _customers_in(scores: Path, run: dict[str, Any]) -> int | None:
+    """Rows of the scores file, without reading it: Parquet's metadata (a file or a folder
+    of part files), else ``run.json``'s ``n_scored``; ``None`` when neither says."""
+    if scores.suffix == ".parquet":
+        import pyarrow.parquet as pq
+
+        return sum(part.metadata.num_rows for part in pq.ParquetDataset(scores).fragments)
+    n = run.get("n_scored")
+    return n if isinstance(n, int) else None
 
 
 #: Summary columns a run without a refit also wrote into its scores, customer by customer.
