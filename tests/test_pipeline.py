@@ -288,6 +288,45 @@ def test_tracking_without_a_split_equals_the_joined_query(cdnow_transactions_pat
     assert fast[1].sum() > 40_000  # CDNOW's repeat occasions
 
 
+def test_the_automatic_memory_limit_grows_with_the_rows_beyond_32m() -> None:
+    from clvmodel.engines.duckdb import auto_memory_limit
+
+    assert auto_memory_limit(0) == auto_memory_limit(31_817_583) == "256MB"  # item 2's 10M
+    assert auto_memory_limit(32_000_000) == "256MB"  # 8 bytes a row: 256MB (10^6) at 32M
+    assert auto_memory_limit(32_000_001) == "257MB"
+    assert auto_memory_limit(318_253_279) == "2547MB"  # 100M customers
+
+
+@pytest.mark.parametrize("given", ["auto", "300MB"])
+def test_the_engine_sets_the_automatic_limit_once_the_rows_are_counted(
+    cdnow_transactions_path, monkeypatch, given
+) -> None:
+    from clvmodel.engines import duckdb as engine_module
+
+    monkeypatch.setattr(engine_module, "AUTO_BYTES_PER_ROW", 50_000)  # 69,659 rows: 3.2GiB
+    with engine_module.DuckDBSummaryEngine(
+        cdnow_transactions_path,
+        customer_col="customer_id",
+        date_col="date",
+        amount_col="amount",
+        date_format=None,
+        memory_limit=given,
+    ) as engine:
+
+        def setting() -> str:
+            return engine.con.execute("SELECT current_setting('memory_limit')").fetchall()[0][0]
+
+        assert setting() == ("244.1 MiB" if given == "auto" else "286.1 MiB")  # 10^6-byte MB
+        bounds = engine.bounds()
+        expected = engine_module.auto_memory_limit(bounds.valid_rows)
+        assert engine.memory_limit == (expected if given == "auto" else "300MB")
+        assert setting() == ("3.2 GiB" if given == "auto" else "286.1 MiB")
+        engine.build_summary(
+            "main", observation_end=bounds.last_date, calibration_end=None, unit_days=7.0
+        )
+        assert engine.memory_limit == (expected if given == "auto" else "300MB")
+
+
 @pytest.mark.parametrize("expected", [0, 5, 10, 12, 30])
 def test_kept_scores_column_is_every_batch_in_order_whatever_rows_were_expected(expected) -> None:
     from clvmodel.pipeline.scoring import _Column

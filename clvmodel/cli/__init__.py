@@ -89,7 +89,13 @@ def main(
         duckdb = sys.modules.get("duckdb")
         if duckdb is not None and isinstance(exc, duckdb.OutOfMemoryException):
             limit = getattr(args, "memory_limit", None)
-            option = f"--memory-limit {limit}" if limit else "its memory limit"
+            option = (
+                "its memory limit"
+                if not limit
+                else "the automatic --memory-limit (256MB, or 8 bytes an input row)"
+                if limit == "auto"
+                else f"--memory-limit {limit}"
+            )
             return fail(
                 f"DuckDB ran out of memory within {option} ({_one_line(str(exc))}); give it "
                 f"more with --memory-limit (e.g. 2GB; beyond it, it spills to disk)",

@@ -178,7 +178,8 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--memory-limit",
         default=DEFAULT_MEMORY_LIMIT,
-        help="memory limit of the DuckDB summary (it spills to disk beyond it)",
+        help="memory limit of the DuckDB summary (it spills to disk beyond it); default "
+        "auto: 256MB, or 8 bytes a valid input row when that is more",
     )
 
 

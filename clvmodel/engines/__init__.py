@@ -49,10 +49,13 @@ if TYPE_CHECKING:  # annotations only (see is_dataframe)
     import numpy as np
     import pandas as pd
 
-#: DuckDB's memory limit when none is given: the summary spills to disk beyond it. At 10M
+#: DuckDB's memory limit when none is given: ``"auto"``, that is
+#: :data:`~clvmodel.engines.duckdb.AUTO_MEMORY_FLOOR` (256MB), or
+#: :data:`~clvmodel.engines.duckdb.AUTO_BYTES_PER_ROW` (8) bytes a valid input row when that
+#: is more (from 32M rows on; 2.5GB at 318M). The summary spills to disk beyond it. At 10M
 #: customers (31.8M transactions) 256MB costs no more CPU than 1GB (84 vs 80 s, the spill
 #: is sequential) and takes the run's peak RSS from 1.21 GiB to 0.68 GiB (bench/RESULTS.md).
-DEFAULT_MEMORY_LIMIT = "256MB"
+DEFAULT_MEMORY_LIMIT = "auto"
 #: Threads of the engine when none is given (this project targets 2-core machines).
 DEFAULT_THREADS = 2
 
