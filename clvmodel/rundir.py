@@ -166,6 +166,23 @@ def restamp(run_dir: str | os.PathLike[str], path: str | os.PathLike[str]) -> No
         write_json(run_json, run)
 
 
+def note_report_written(run_dir: str | os.PathLike[str]) -> None:
+    """Record in ``run.json`` that the report is now written, where the run recorded that it
+    was not (``report.written`` false: not enough memory then). ``run.json`` is rewritten
+    atomically."""
+    from .io import write_json
+
+    run_json = Path(run_dir) / "run.json"
+    try:
+        run = json.loads(run_json.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return
+    report = run.get("report") if isinstance(run, dict) else None
+    if isinstance(report, dict) and report.get("written") is False:
+        run["report"] = {"written": True}
+        write_json(run_json, run)
+
+
 def _parquet_run_id(path: Path) -> str | None:
     import pyarrow.parquet as pq
 

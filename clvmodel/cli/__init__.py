@@ -89,16 +89,16 @@ def main(
         duckdb = sys.modules.get("duckdb")
         if duckdb is not None and isinstance(exc, duckdb.OutOfMemoryException):
             limit = getattr(args, "memory_limit", None)
+            auto = not limit or str(limit).strip().lower() == "auto"
             option = (
-                "its memory limit"
-                if not limit
-                else "the automatic --memory-limit (256MB, or 8 bytes an input row)"
-                if limit == "auto"
+                "the automatic memory limit (256MB, or 8 bytes a valid input row)"
+                if auto
                 else f"--memory-limit {limit}"
             )
             return fail(
                 f"DuckDB ran out of memory within {option} ({_one_line(str(exc))}); give it "
-                f"more with --memory-limit (e.g. 2GB; beyond it, it spills to disk)",
+                f"more with --memory-limit (e.g. {'4GB' if auto else '2GB'}; beyond it, it "
+                f"spills to disk)",
                 ExitStatus.ERROR,
             )
         if duckdb is not None and isinstance(exc, duckdb.Error):

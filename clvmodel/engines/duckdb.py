@@ -170,7 +170,7 @@ class DuckDBSummaryEngine:
         self.columns = tuple(c for c in (customer_col, date_col, amount_col) if c is not None)
         self.has_amount = amount_col is not None
         self._spill = tempfile.mkdtemp(prefix="clvmodel-duckdb-")
-        self._auto = str(memory_limit) == "auto"
+        self._auto = str(memory_limit).strip().lower() == "auto"
         self._memory_limit = auto_memory_limit(0) if self._auto else str(memory_limit)
         self.con = duckdb.connect(":memory:")
         self._summaries: dict[str, bool] = {}  # summary tables built: name -> has holdout

@@ -402,6 +402,7 @@ def _run_into(
         "ledger": ledger.to_dict(),
         "n_customers": int(full["customers"]),
         "n_scored": n_scored,
+        "memory_limit": getattr(engine, "memory_limit", None),  # "auto" resolved (DuckDB)
         "n_transactions": int(full["n_transactions"]),
         "excluded": excluded,
         "excluded_customers": sum(excluded.values()),
@@ -448,6 +449,7 @@ def _run_into(
                 warnings.warn(f"no report written: {exc}", ReportWarning, stacklevel=2)
                 st.detail = "not written: not enough memory"
             else:
+                run["report"] = {"written": True}
                 st.rows = len(figures)
                 st.detail = f"{len(figures)} charts and {pdf.name}"
     run["files"] = stamp_run(out, run_id)

@@ -15,7 +15,7 @@ from .. import __version__
 from ..io import atomic_write_with
 from ..plotting import ACTUAL, MUTED
 from ..progress import Progress
-from ..rundir import restamp, run_dir_name
+from ..rundir import note_report_written, restamp, run_dir_name
 from .charts import charts, prepare_all, save_charts
 from .child import Child, ChildError
 from .context import ReportContext, context_of, report_context
@@ -253,6 +253,7 @@ def _render(ctx: ReportContext, lists: Child[Path | None] | None = None) -> Path
         written = lists.result()
         if written is not None:
             restamp(ctx.run.directory, written)
+        note_report_written(ctx.run.directory)
     finally:
         lists.cancel()  # (nothing left to stop once its result is in)
     return target
