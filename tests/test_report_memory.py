@@ -30,6 +30,7 @@ def test_the_estimate_is_the_line_through_the_two_measured_reports() -> None:
     assert report_memory_mib(1_000_000) == pytest.approx(555.0, abs=1.0)
     assert report_memory_mib(10_000_000) == pytest.approx(2454.0, abs=1.0)
     assert report_memory_mib(0) == memory.BASE_MIB
+    assert report_memory_mib(100_000_000) == pytest.approx(21_464.0, rel=0.002)  # measured
 
 
 def test_available_memory_is_the_smallest_headroom_without_dropable_cache(tmp_path: Path) -> None:
@@ -67,18 +68,18 @@ def test_a_report_that_does_not_fit_is_refused_with_what_it_needs(
     need = report_memory_mib(100_000_000)
     monkeypatch.setattr(memory, "_own_rss_mib", lambda: 0.0)
     with pytest.raises(InsufficientMemoryError) as info:
-        check_report_memory(100_000_000, available_mib=need - 1.0)
+        check_report_memory(100_000_000, available_mib=need * memory.MARGIN - 1.0)
     text = str(info.value)
     assert "100,000,000 customers" in text and f"{math.ceil(need / 102.4) / 10} GiB" in text
     assert "`clvmodel report RUN_DIR`" in text
-    check_report_memory(100_000_000, available_mib=need)  # just enough
+    check_report_memory(100_000_000, available_mib=need * memory.MARGIN)  # just enough
     check_report_memory(10**12, available_mib=float("nan"))  # unknown: not checked
     check_report_memory(None, available_mib=0.0)  # no count: not checked
     # What this process holds already is part of the base, not needed twice.
     monkeypatch.setattr(memory, "_own_rss_mib", lambda: 200.0)
-    check_report_memory(100_000_000, available_mib=need - 150.0)
+    check_report_memory(100_000_000, available_mib=need * memory.MARGIN - 150.0)
     with pytest.raises(InsufficientMemoryError):
-        check_report_memory(100_000_000, available_mib=need - 250.0)
+        check_report_memory(100_000_000, available_mib=need * memory.MARGIN - 250.0)
 
 
 def test_cli_report_without_the_memory_exits_1_before_writing_anything(
