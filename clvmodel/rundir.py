@@ -23,7 +23,7 @@ import json
 import os
 import shutil
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -148,38 +148,48 @@ def restamp(run_dir: str | os.PathLike[str], path: str | os.PathLike[str]) -> No
     (the report's customer lists), in ``run.json``'s ``files`` where the run listed it, so
     that :func:`check_run_folder` still accepts the folder (another version may encode the
     same rows in a file of another size). ``run.json`` is rewritten atomically."""
-    from .io import write_json
-
     root = Path(run_dir)
-    run_json = root / "run.json"
-    try:
-        run = json.loads(run_json.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        return  # no readable run.json: nothing recorded, nothing to keep in step
-    files = run.get("files") if isinstance(run, dict) else None
-    rel = Path(path).relative_to(root).as_posix()
-    if not isinstance(files, dict) or rel not in files:
-        return
-    size = Path(path).stat().st_size
-    if files[rel] != size:
+
+    def edit(run: dict[str, Any]) -> bool:
+        files = run.get("files")
+        rel = Path(path).relative_to(root).as_posix()
+        if not isinstance(files, dict) or rel not in files:
+            return False
+        size = Path(path).stat().st_size
+        if files[rel] == size:
+            return False
         files[rel] = size
-        write_json(run_json, run)
+        return True
+
+    _edit_run_json(root, edit)
 
 
 def note_report_written(run_dir: str | os.PathLike[str]) -> None:
     """Record in ``run.json`` that the report is now written, where the run recorded that it
     was not (``report.written`` false: not enough memory then). ``run.json`` is rewritten
     atomically."""
+
+    def edit(run: dict[str, Any]) -> bool:
+        report = run.get("report")
+        if not (isinstance(report, dict) and report.get("written") is False):
+            return False
+        run["report"] = {"written": True}
+        return True
+
+    _edit_run_json(Path(run_dir), edit)
+
+
+def _edit_run_json(root: Path, edit: Callable[[dict[str, Any]], bool]) -> None:
+    """Apply ``edit`` to ``root/run.json`` and rewrite it atomically when ``edit`` says it
+    changed something; a missing or unreadable ``run.json`` is left as it is."""
     from .io import write_json
 
-    run_json = Path(run_dir) / "run.json"
+    run_json = root / "run.json"
     try:
         run = json.loads(run_json.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
-        return
-    report = run.get("report") if isinstance(run, dict) else None
-    if isinstance(report, dict) and report.get("written") is False:
-        run["report"] = {"written": True}
+        return  # no readable run.json: nothing recorded, nothing to keep in step
+    if isinstance(run, dict) and edit(run):
         write_json(run_json, run)
 
 

@@ -301,9 +301,10 @@ def test_the_automatic_memory_limit_grows_with_the_rows_beyond_32m() -> None:
 def test_the_engine_sets_the_automatic_limit_once_the_rows_are_counted(
     cdnow_transactions_path, monkeypatch, given
 ) -> None:
+    from clvmodel import engines
     from clvmodel.engines import duckdb as engine_module
 
-    monkeypatch.setattr(engine_module, "AUTO_BYTES_PER_ROW", 50_000)  # 69,659 rows: 3.2GiB
+    monkeypatch.setattr(engines, "AUTO_BYTES_PER_ROW", 50_000)  # 69,659 rows: 3.2GiB
     with engine_module.DuckDBSummaryEngine(
         cdnow_transactions_path,
         customer_col="customer_id",

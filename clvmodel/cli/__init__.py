@@ -89,9 +89,11 @@ def main(
         duckdb = sys.modules.get("duckdb")
         if duckdb is not None and isinstance(exc, duckdb.OutOfMemoryException):
             limit = getattr(args, "memory_limit", None)
-            auto = not limit or str(limit).strip().lower() == "auto"
+            from ..engines import AUTO_MEMORY_RULE, is_auto
+
+            auto = not limit or is_auto(limit)
             option = (
-                "the automatic memory limit (256MB, or 8 bytes a valid input row)"
+                f"the automatic memory limit ({AUTO_MEMORY_RULE})"
                 if auto
                 else f"--memory-limit {limit}"
             )

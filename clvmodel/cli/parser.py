@@ -154,7 +154,7 @@ def _add_covariate_options(p: argparse.ArgumentParser, *, fitting: bool) -> None
 
 def _add_output_options(p: argparse.ArgumentParser) -> None:
     """Options of `run` and `demo` about what is written and shown (shared defaults)."""
-    from ..engines import DEFAULT_MEMORY_LIMIT
+    from ..engines import AUTO_MEMORY_RULE, DEFAULT_MEMORY_LIMIT
     from ..pipeline import DEFAULT_DISCOUNT_RATE
 
     p.add_argument(
@@ -179,7 +179,7 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
         "--memory-limit",
         default=DEFAULT_MEMORY_LIMIT,
         help="memory limit of the DuckDB summary (it spills to disk beyond it); default "
-        "auto: 256MB, or 8 bytes a valid input row when that is more",
+        f"auto: {AUTO_MEMORY_RULE}",
     )
 
 

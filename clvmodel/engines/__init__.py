@@ -40,6 +40,7 @@ with a calibration end ``frequency_holdout``, ``monetary_value_holdout``,
 from __future__ import annotations
 
 import datetime as _dt
+import math
 import os
 import sys
 from collections.abc import Iterator, Sequence
@@ -49,13 +50,40 @@ if TYPE_CHECKING:  # annotations only (see is_dataframe)
     import numpy as np
     import pandas as pd
 
-#: DuckDB's memory limit when none is given: ``"auto"``, that is
-#: :data:`~clvmodel.engines.duckdb.AUTO_MEMORY_FLOOR` (256MB), or
-#: :data:`~clvmodel.engines.duckdb.AUTO_BYTES_PER_ROW` (8) bytes a valid input row when that
-#: is more (from 32M rows on; 2.5GB at 318M). The summary spills to disk beyond it. At 10M
+#: DuckDB's memory limit when none is given: ``"auto"``, that is :data:`AUTO_MEMORY_FLOOR`
+#: (256MB), or :data:`AUTO_BYTES_PER_ROW` (8) bytes a valid input row when that is more
+#: (from 32M rows on; 2.5GB at 318M). The summary spills to disk beyond it. At 10M
 #: customers (31.8M transactions) 256MB costs no more CPU than 1GB (84 vs 80 s, the spill
 #: is sequential) and takes the run's peak RSS from 1.21 GiB to 0.68 GiB (bench/RESULTS.md).
 DEFAULT_MEMORY_LIMIT = "auto"
+AUTO_MEMORY_FLOOR = 256_000_000
+AUTO_BYTES_PER_ROW = 8
+"""The memory limit ``"auto"``: the larger of ``AUTO_MEMORY_FLOOR`` bytes (DuckDB's
+``"256MB"``, megabytes of 10^6 bytes) and ``AUTO_BYTES_PER_ROW`` bytes a valid input row
+(:func:`auto_memory_limit`).
+
+DuckDB spills its aggregations to disk, but part of what each needs grows with its input.
+With 2 threads the same-day merge needs 48-56MB at 3.2M rows (1M customers) and 96-128MB at
+31.8M (10M customers), and the per-customer aggregation 48-64MB and 64-96MB: about 50MB plus
+2.5 bytes a row. At 318M rows (100M customers) that is about 0.85GB; the run failed at 256MB
+and completed at 3GB (bench/RESULTS.md). Eight bytes a row give 2.5GB there, and leave
+every log up to 32M rows at 256MB."""
+
+#: The rule of the limit ``"auto"`` in words, for help texts and messages.
+AUTO_MEMORY_RULE = "256MB, or 8 bytes a valid input row when that is more"
+
+
+def is_auto(memory_limit: object) -> bool:
+    """Whether a memory limit as given (``--memory-limit``) is ``"auto"``, in any case."""
+    return str(memory_limit).strip().lower() == "auto"
+
+
+def auto_memory_limit(rows: int) -> str:
+    """The memory limit ``"auto"`` for ``rows`` valid input rows, as DuckDB reads it
+    (``"256MB"``; ``"2547MB"`` at 318M rows): see :data:`AUTO_BYTES_PER_ROW`."""
+    return f"{math.ceil(max(AUTO_MEMORY_FLOOR, AUTO_BYTES_PER_ROW * rows) / 1e6)}MB"
+
+
 #: Threads of the engine when none is given (this project targets 2-core machines).
 DEFAULT_THREADS = 2
 

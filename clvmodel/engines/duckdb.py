@@ -19,7 +19,6 @@ counts (:meth:`DuckDBSummaryEngine.fit_table`), and DuckDB writes the summary fi
 from __future__ import annotations
 
 import datetime as _dt
-import math
 import os
 import shutil
 import tempfile
@@ -33,7 +32,14 @@ import duckdb
 import numpy as np
 
 from ..exceptions import InputError, MissingColumnError
-from . import DEFAULT_MEMORY_LIMIT, DEFAULT_THREADS, is_dataframe, sql
+from . import (
+    DEFAULT_MEMORY_LIMIT,
+    DEFAULT_THREADS,
+    auto_memory_limit,
+    is_auto,
+    is_dataframe,
+    sql,
+)
 from .sql import DUCKDB, ColumnKind, SourceSpec
 
 if TYPE_CHECKING:  # pandas only for a DataFrame input: a file's summary starts without it
@@ -47,19 +53,6 @@ SCAN_MEMORY_LIMIT = "64MB"
 the connection's own is higher). The scan holds one batch at a time, but DuckDB keeps the
 pages it has read in memory up to its limit: at 10M customers 243 MiB at the end of the
 scoring with the default 256MB, the run's peak (698 MiB; 635 MiB, in the fits, with this)."""
-
-AUTO_MEMORY_FLOOR = 256_000_000
-AUTO_BYTES_PER_ROW = 8
-"""The memory limit ``"auto"``: the larger of ``AUTO_MEMORY_FLOOR`` bytes (DuckDB's
-``"256MB"``, megabytes of 10^6 bytes) and ``AUTO_BYTES_PER_ROW`` bytes a valid input row
-(:func:`auto_memory_limit`).
-
-DuckDB spills its aggregations to disk, but part of what each needs grows with its input.
-With 2 threads the same-day merge needs 48-56MB at 3.2M rows (1M customers) and 96-128MB at
-31.8M (10M customers), and the per-customer aggregation 48-64MB and 64-96MB: about 50MB plus
-2.5 bytes a row. At 318M rows (100M customers) that is about 0.85GB; the run failed at 256MB
-and completed at 3GB (bench/RESULTS.md). Eight bytes a row give 2.5GB there, and leave
-every log up to 32M rows at 256MB."""
 
 _SIZE_UNITS = {"bytes": 1, "KiB": 2**10, "MiB": 2**20, "GiB": 2**30, "TiB": 2**40}
 
@@ -125,12 +118,6 @@ class Bounds:
     last_date: _dt.date | None
 
 
-def auto_memory_limit(rows: int) -> str:
-    """The memory limit ``"auto"`` for ``rows`` valid input rows, as DuckDB reads it
-    (``"256MB"``; ``"2547MB"`` at 318M rows): see :data:`AUTO_BYTES_PER_ROW`."""
-    return f"{math.ceil(max(AUTO_MEMORY_FLOOR, AUTO_BYTES_PER_ROW * rows) / 1e6)}MB"
-
-
 class DuckDBSummaryEngine:
     """One input, classified once, summarised by the shared SQL.
 
@@ -170,7 +157,7 @@ class DuckDBSummaryEngine:
         self.columns = tuple(c for c in (customer_col, date_col, amount_col) if c is not None)
         self.has_amount = amount_col is not None
         self._spill = tempfile.mkdtemp(prefix="clvmodel-duckdb-")
-        self._auto = str(memory_limit).strip().lower() == "auto"
+        self._auto = is_auto(memory_limit)
         self._memory_limit = auto_memory_limit(0) if self._auto else str(memory_limit)
         self.con = duckdb.connect(":memory:")
         self._summaries: dict[str, bool] = {}  # summary tables built: name -> has holdout

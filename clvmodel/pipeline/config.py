@@ -59,7 +59,7 @@ class RunConfig:
     memory_limit : str
         Memory limit of the summary engine (DuckDB spills to disk beyond it); ``"auto"``
         (the default): 256MB, or 8 bytes a valid input row when that is more
-        (:func:`clvmodel.engines.duckdb.auto_memory_limit`). ``run.json`` records the
+        (:func:`clvmodel.engines.auto_memory_limit`). ``run.json`` records the
         limit used (``memory_limit``).
     threads : int
         Threads of the summary engine; above 1, the run also fits the spend model, writes
