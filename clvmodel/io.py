@@ -66,9 +66,18 @@ def atomic_write_text(path: str | os.PathLike[str], text: str) -> Path:
 
 
 def atomic_write_with(path: str | os.PathLike[str], writer: Callable[[Path], Any]) -> Path:
-    """Call ``writer(tmp_path)`` and move the result onto ``path`` atomically."""
+    """Call ``writer(tmp_path)`` and move the result onto ``path`` atomically.
+
+    ``tmp_path`` is in the same folder and ends in ``path``'s suffix, for writers that
+    choose the format by it (DuckDB's and Spark's summary files).
+    """
     with atomic_path(path) as tmp:
-        writer(tmp)
+        target = tmp.with_name(tmp.name + Path(path).suffix)
+        try:
+            writer(target)
+            target.replace(tmp)
+        finally:
+            target.unlink(missing_ok=True)
     return Path(path)
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 import datetime as dt
 import io
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -171,9 +172,26 @@ def test_csv_format_and_stage_lines_on_a_non_terminal(log_path, tmp_path):
     same = same.sort_values("customer_id", ignore_index=True)
     pd.testing.assert_frame_equal(scores, same, check_exact=False, rtol=1e-15)
     text = err.getvalue()
-    for stage in ("summary", "write summary", "fit", "score"):
+    for stage in ("summary", "fit", "score"):
         assert f"clvmodel run: {stage}: " in text
     assert "\r" not in text  # no bar off a terminal
+    # Without a holdout check the scoring pass writes the summary: the whole summary, the
+    # customers in the scores' order, in both formats
+    assert "write summary" not in text and "with summary.csv" in text
+    expected = rfm_summary(log_path, freq="W").reset_index()
+    for folder, read in ((out, _read_csv), (parquet, pd.read_parquet)):
+        summary = read(folder / "summary.csv" if folder is out else folder / "summary.parquet")
+        ids = read(folder / "scores.csv" if folder is out else folder / "scores.parquet")
+        assert summary["customer_id"].tolist() == ids["customer_id"].tolist()
+        got = summary.sort_values("customer_id", ignore_index=True)
+        assert list(got.columns) == list(expected.columns)
+        pd.testing.assert_frame_equal(
+            got.astype(expected.dtypes.to_dict()), expected, check_exact=True
+        )
+
+
+def _read_csv(path: Path) -> pd.DataFrame:
+    return pd.read_csv(path, dtype={"customer_id": str})
 
 
 def test_run_and_demo_share_defaults_and_help_shows_them(capsys) -> None:
@@ -268,16 +286,19 @@ def test_tracking_without_a_split_equals_the_joined_query(cdnow_transactions_pat
         engine.build_summary(
             "main", observation_end=bounds.last_date, calibration_end=None, unit_days=7.0
         )
+        # the first occasions from the summary's T, against the per-customer table
         fast = engine.tracking(
             observation_end=bounds.last_date,
             calibration_end=None,
             first_date=bounds.first_date,
             unit_days=7.0,
         )
+        customers = sql.customers_sql("clv_occasions", bounds.last_date, has_amount=True)
+        engine.con.execute("CREATE TEMP TABLE clv_test_customers AS " + customers)
         joined = engine.con.execute(
             sql.tracking_sql(
                 "clv_occasions",
-                "clv_customers_main",
+                "clv_test_customers",
                 first_date=bounds.first_date,
                 end=bounds.last_date,
                 unit_days=7.0,

@@ -28,7 +28,8 @@ per-transaction or (apart from batches) a per-customer table:
    (:class:`clvmodel.pipeline.scoring.BatchScorer`, pure numpy on one Arrow record batch)
    over a summary where the engine keeps it and writes the scores: the DuckDB engine
    streams :meth:`~SummaryEngine.summary_batches` through it into one file, so memory is
-   set by the batch size; the Spark engine runs it in ``mapInArrow`` on the executors,
+   set by the batch size (and with ``summary_to`` writes the summary file from the same
+   batches); the Spark engine runs it in ``mapInArrow`` on the executors,
    which write ``scores.parquet`` as a folder of part files.
 
 The summary tables have the columns of :func:`clvmodel.engines.sql.summary_sql`
@@ -170,10 +171,13 @@ class SummaryEngine(Protocol):
         stage: Any = None,
         keep: Sequence[str] = (),
         batch_rows: int = 500_000,
+        summary_to: Any = None,
     ) -> tuple[int, dict[str, np.ndarray]]:
         """Score summary ``name`` with ``scorer`` (a ``BatchScorer``) into ``path``; return
         the rows written and the ``keep`` score columns as arrays (for the CLV metrics).
-        Raises ``InputError`` for no customers or a non-finite prediction."""
+        With ``summary_to``, also write the summary there (as :meth:`write_summary`), from
+        the same pass where the engine can. Raises ``InputError`` for no customers or a
+        non-finite prediction."""
         ...
 
     def tracking(

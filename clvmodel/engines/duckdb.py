@@ -12,8 +12,9 @@ rejected rows and a handful of counts. The connection runs with a memory limit, 
 count and its own temporary folder: beyond the limit DuckDB spills to disk, so a summary of
 any size fits in bounded memory. The pipeline reads the summary back in Arrow record
 batches (:meth:`DuckDBSummaryEngine.summary_batches`) or collapsed to distinct rows with
-counts (:meth:`DuckDBSummaryEngine.fit_table`), and DuckDB writes the summary file itself
-(:meth:`DuckDBSummaryEngine.write_summary`).
+counts (:meth:`DuckDBSummaryEngine.fit_table`). The summary file is written from the
+scoring's batches (:meth:`DuckDBSummaryEngine.score_to` with ``summary_to``), or by DuckDB
+itself (:meth:`DuckDBSummaryEngine.write_summary`).
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import tempfile
 from collections.abc import Iterator, Sequence
 from contextlib import contextmanager, suppress
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -360,31 +362,36 @@ class DuckDBSummaryEngine:
                 "CREATE OR REPLACE TEMP TABLE clv_occasions AS "
                 + sql.occasions_sql(self._final(observation_end), has_amount=self.has_amount)
             )
-        customers = f"clv_customers_{name}"
-        self.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE {customers} AS "
-            + sql.customers_sql(
-                "clv_occasions",
-                end,
-                has_amount=self.has_amount,
-                holdout=calibration_end is not None,
-            )
+        table = f"clv_summary_{name}"
+        summary = partial(
+            sql.summary_sql,
+            unit_days=unit_days,
+            observation_end=observation_end,
+            calibration_end=calibration_end,
+            has_amount=self.has_amount,
+            ordered=ordered,
         )
-        self.con.execute(
-            f"CREATE OR REPLACE TEMP TABLE clv_summary_{name} AS "
-            + sql.summary_sql(
-                customers,
-                unit_days=unit_days,
-                observation_end=observation_end,
-                calibration_end=calibration_end,
-                has_amount=self.has_amount,
-                ordered=ordered,
+        if calibration_end is None:
+            # One statement, no per-customer table: every customer is kept, and the stats
+            # and tracking read the summary (at 10M customers 3 s less than two tables).
+            aggregates = sql.customers_sql(
+                "clv_occasions", end, has_amount=self.has_amount, holdout=False
             )
-        )
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {table} AS "
+                + summary(f"({aggregates}) AS clv_aggregates")
+            )
+            stats = sql.summary_stats_sql(table)
+        else:
+            customers = f"clv_customers_{name}"
+            self.con.execute(
+                f"CREATE OR REPLACE TEMP TABLE {customers} AS "
+                + sql.customers_sql("clv_occasions", end, has_amount=self.has_amount)
+            )
+            self.con.execute(f"CREATE OR REPLACE TEMP TABLE {table} AS " + summary(customers))
+            stats = sql.stats_sql(customers, end)
         self._summaries[name] = calibration_end is not None
-        n, excluded, occasions = self.con.execute(  # type: ignore[misc]
-            sql.stats_sql(customers, end)
-        ).fetchone()
+        n, excluded, occasions = self.con.execute(stats).fetchone()  # type: ignore[misc]
         return {
             "customers": int(n),
             "excluded_customers": int(excluded or 0),
@@ -495,16 +502,19 @@ class DuckDBSummaryEngine:
         stage: Any = None,
         keep: Sequence[str] = (),
         batch_rows: int = 500_000,
+        summary_to: Path | None = None,
     ) -> tuple[int, dict[str, np.ndarray]]:
         """Score summary ``name`` batch by batch into one file (the seam's
         :meth:`~clvmodel.engines.SummaryEngine.score_to`, by
-        :func:`clvmodel.pipeline.scoring.score_to_file`)."""
+        :func:`clvmodel.pipeline.scoring.score_to_file`); with ``summary_to``, the summary
+        streams into that file from the same batches (in the scores' order)."""
         from ..pipeline.scoring import score_to_file
 
         table = self._summary_table(name)
         ((rows,),) = self.con.execute(f"SELECT COUNT(*) FROM {table}").fetchall()
+        columns = scorer.inputs if summary_to is None else self.summary_columns(name)
         with self._memory_at_most(SCAN_MEMORY_LIMIT):
-            batches = self.summary_batches(name, scorer.inputs, batch_rows=batch_rows)
+            batches = self.summary_batches(name, columns, batch_rows=batch_rows)
             return score_to_file(
                 batches,
                 scorer,
@@ -513,6 +523,7 @@ class DuckDBSummaryEngine:
                 stage=stage,
                 keep=keep,
                 expected_rows=int(rows) if keep else 0,
+                summary_to=summary_to,
             )
 
     def _limit_bytes(self) -> float | None:
@@ -561,10 +572,13 @@ class DuckDBSummaryEngine:
         their tables); ``name`` is the summary whose customers count.
         """
         if calibration_end is None:  # every customer counts: no join needed
-            query = sql.tracking_all_sql(
+            if self._summaries.get(name) is not False:
+                raise AssertionError(f"Summary {name!r} was not built without a calibration end.")
+            query = sql.tracking_of_summary_sql(
                 "clv_occasions",
-                f"clv_customers_{name}",
+                self._summary_table(name),
                 first_date=first_date,
+                observation_end=observation_end,
                 unit_days=unit_days,
             )
         else:

@@ -517,6 +517,16 @@ FROM {customers}
 """
 
 
+def summary_stats_sql(summary: str) -> str:
+    """:func:`stats_sql` read from a summary without a calibration split (every customer
+    kept, and ``frequency + 1`` occasions each), when no per-customer table is kept."""
+    return f"""
+SELECT COUNT(*) AS customers, 0 AS excluded_customers,
+  SUM(frequency) + COUNT(*) AS n_transactions
+FROM {summary}
+"""
+
+
 def tracking_sql(
     occasions: str,
     customers: str,
@@ -565,12 +575,44 @@ def tracking_all_sql(
     def period(day: str) -> str:
         return f"CAST(FLOOR(CAST({d.day_diff(start, day)} AS DOUBLE) / {unit}) AS BIGINT)"
 
+    return _repeats_per_period(occasions, period("txn_date"), customers, period("first_date"))
+
+
+def tracking_of_summary_sql(
+    occasions: str,
+    summary: str,
+    *,
+    first_date: _dt.date,
+    observation_end: _dt.date,
+    unit_days: float,
+    d: Dialect = DUCKDB,
+) -> str:
+    """:func:`tracking_all_sql` with the customers' first occasions read from a summary
+    without a calibration split (:func:`summary_sql`), which has no ``first_date``: a
+    customer's first occasion is ``round(T × unit_days)`` days before ``observation_end``
+    (``T`` is that whole number of days divided by ``unit_days``, within a few ulps)."""
+    unit = d.double(unit_days)
+    start = d.date_literal(first_date)
+    to_end = d.day_diff(start, d.date_literal(observation_end))
+
+    def period(days: str) -> str:
+        return f"CAST(FLOOR(CAST({days} AS DOUBLE) / {unit}) AS BIGINT)"
+
+    first = f"{to_end} - CAST(round({d.quote('T')} * {unit}) AS BIGINT)"
+    return _repeats_per_period(
+        occasions, period(d.day_diff(start, "txn_date")), summary, period(first)
+    )
+
+
+def _repeats_per_period(occasions: str, period: str, customers: str, first_period: str) -> str:
+    """Per period, the occasions less the customers' first occasions (periods with none
+    left out)."""
     return f"""
 SELECT e.period AS period, e.n - COALESCE(f.n, 0) AS actual
 FROM (
-  SELECT {period("txn_date")} AS period, COUNT(*) AS n FROM {occasions} GROUP BY 1
+  SELECT {period} AS period, COUNT(*) AS n FROM {occasions} GROUP BY 1
 ) AS e LEFT JOIN (
-  SELECT {period("first_date")} AS period, COUNT(*) AS n FROM {customers} GROUP BY 1
+  SELECT {first_period} AS period, COUNT(*) AS n FROM {customers} GROUP BY 1
 ) AS f ON e.period = f.period
 WHERE e.n - COALESCE(f.n, 0) > 0
 ORDER BY period

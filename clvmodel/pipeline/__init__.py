@@ -30,8 +30,8 @@ the batch size, not the number of customers.
 Both cores: the engine runs its queries on its own threads (``RunConfig.threads``), and
 work that needs only arrays already in memory runs beside the engine's: the imports of the
 later stages (pandas, the models, scipy; :data:`clvmodel.pipeline.run.LATER_MODULES`)
-beside the summary's queries, the Gamma-Gamma fit beside the purchase fit while the engine
-writes the summary file (:mod:`clvmodel.pipeline.fits`), and the interval of the totals
+beside the summary's queries, the Gamma-Gamma fit beside the purchase fit
+(:mod:`clvmodel.pipeline.fits`), and the interval of the totals
 beside the scoring (:meth:`clvmodel.progress.Stages.start`). The engine's connection is
 used from one thread at a time. With ``threads=1`` every stage runs in turn.
 """

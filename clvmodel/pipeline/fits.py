@@ -3,7 +3,7 @@
 :class:`Fits` splits every fit into the engine's part (``purchase_table``, ``spend_table``:
 the distinct rows with their counts, one query each) and the numpy part (``fit_purchase``,
 ``fit_spend``), so that the run can query the engine from one thread and then fit the spend
-model beside the purchase model (:func:`beside`) while the engine writes the summary file.
+model beside the purchase model (:func:`beside`).
 """
 
 from __future__ import annotations

@@ -18,7 +18,7 @@ from ..engines import is_dataframe
 from ..engines.duckdb import DuckDBSummaryEngine
 from ..exceptions import InputError
 from ..horizon import _grid
-from ..io import write_frame, write_json
+from ..io import atomic_write_with, write_frame, write_json
 from ..progress import Stages, peak_rss_mib
 from ..units import UNIT_NAMES, check_unit, rate_per_unit, unit_days
 from .config import RunConfig, default_horizon
@@ -246,25 +246,20 @@ def _run_into(
                 st.rows = full["customers"]
                 st.detail = f"{', '.join(config.covariate_columns)} from {config.covariates}"
 
-        def write_summary(st: Any) -> None:
-            from ..io import atomic_path
-
-            with atomic_path(summary_path) as tmp:
-                target = tmp.with_name(tmp.name + summary_path.suffix)
-                st.rows = engine.write_summary(
-                    "calibration" if holdout else "full", target, metadata=meta
-                )
-                target.replace(tmp)
-
         from .fits import Fits, beside, fit_statistics, save_models
         from .metrics import forecast_clv_metrics, holdout_check
         from .scoring import BatchScorer
 
-        # Without a holdout check, the engine writes the summary beside the final fits
-        # (numpy, on the other core); with one, first, as the check needs the engine.
-        background = config.threads > 1
-        if holdout:
+        if holdout:  # the calibration summary; without a check, the scoring writes "full"
+
+            def write_summary(st: Any) -> None:
+                def write(tmp: Path) -> None:
+                    st.rows = engine.write_summary("calibration", tmp, metadata=meta)
+
+                atomic_write_with(summary_path, write)
+
             stages.start("write summary", write_summary, background=False).join()
+        background = config.threads > 1
         fits = Fits(engine, config, unit)
         comparison = None
         if holdout:
@@ -302,19 +297,11 @@ def _run_into(
             else:
                 final = fits
             # The engine's part first (one connection, one thread), then the two fits, the
-            # spend model's beside the purchase model's, and the summary file beside both.
+            # spend model's beside the purchase model's.
             purchase_table, spend_table = final.purchase_table("full"), final.spend_table("full")
-            writing = None
-            if not holdout:
-                writing = stages.start("write summary", write_summary, background=background)
-            try:
-                spend_fit = beside(lambda: final.fit_spend(spend_table), background)
-                purchase, fitted, reason, found = final.fit_purchase(purchase_table)
-                spend, fit_exclusions = spend_fit()
-            except BaseException:
-                if writing is not None:
-                    writing.wait()  # the engine stays open until its write is done
-                raise
+            spend_fit = beside(lambda: final.fit_spend(spend_table), background)
+            purchase, fitted, reason, found = final.fit_purchase(purchase_table)
+            spend, fit_exclusions = spend_fit()
             if not holdout:
                 choice_reason, comparison = reason, found
             save_models([*fitted.values(), spend], out / "models", run_id)
@@ -323,8 +310,6 @@ def _run_into(
             st.rows = purchase.n_customers_
             st.detail = f"{purchase!r}" + (f"; {spend!r}" if spend is not None else "")
             metrics["models"] = fit_statistics(fitted)
-        if writing is not None:
-            writing.join()
         from .fits import collapsed_rows
         from .uncertainty import run_totals
 
@@ -374,7 +359,11 @@ def _run_into(
                 stage=st,
                 keep=("clv",) if spend is not None else (),
                 batch_rows=config.batch_rows,
+                # One read of the summary for both files (in one customer order).
+                summary_to=None if holdout else summary_path,
             )
+            if not holdout:
+                st.detail = f"with {summary_path.name}"
         if spend is not None:
             with stages.stage("clv metrics") as st:
                 metrics["clv"] = forecast_clv_metrics(kept["clv"])

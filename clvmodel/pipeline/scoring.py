@@ -119,22 +119,31 @@ def score_to_file(
     stage: Stage | None = None,
     keep: Sequence[str] = (),
     expected_rows: int = 0,
+    summary_to: Path | None = None,
 ) -> tuple[int, dict[str, np.ndarray]]:
     """Score every batch and stream the scores to ``path`` (Parquet or CSV, atomically).
 
     A batch's scores are written by a thread of their own while the next batch is read and
     scored (pyarrow's encoding and compression, and DuckDB's reading, release the GIL; at
     10M customers the writing is about half of the stage), one write at a time and in
-    order, so at most two batches of scores are in memory.
+    order, so at most two batches of scores are in memory. With ``summary_to``, the
+    batches themselves (the summary rows) go to that file too, by the same thread: the
+    summary is read once for both files, and the two list the customers in one order.
 
     Returns the number of rows written and the ``keep`` columns over all batches (e.g.
     ``clv`` for the CLV metrics), filled into arrays of ``expected_rows`` (the summary's
     row count, when known) so that no second copy is made at the end.
     """
-    writer: TableWriter | None = None
+    writers: list[TableWriter] = []
     kept = {k: _Column(expected_rows) for k in keep}
     pool = ThreadPoolExecutor(max_workers=1, thread_name_prefix="clvmodel-write")
     pending: Future[None] | None = None
+
+    def write(scores: pa.RecordBatch, rows: pa.RecordBatch) -> None:
+        writers[0].write(scores)
+        if summary_to is not None:
+            writers[1].write(rows)
+
     try:
         for batch in batches:
             try:
@@ -143,11 +152,13 @@ def score_to_file(
                 if pending is not None:
                     pending.result()  # a failed write is the first error (this one its context)
                 raise
-            if writer is None:
-                writer = TableWriter(path, scores.schema, metadata=metadata)
+            if not writers:
+                writers.append(TableWriter(path, scores.schema, metadata=metadata))
+                if summary_to is not None:
+                    writers.append(TableWriter(summary_to, batch.schema, metadata=metadata))
             if pending is not None:
                 pending.result()  # the previous batch is written (or its error raised here)
-            pending = pool.submit(writer.write, scores)
+            pending = pool.submit(write, scores, batch)
             for k in keep:
                 if k in scores.schema.names:
                     kept[k].append(scores.column(k).to_numpy())
@@ -157,15 +168,16 @@ def score_to_file(
             pending.result()
     except BaseException as exc:
         pool.shutdown(wait=True)  # no write left running on the file being removed
-        if writer is not None:
+        for writer in writers:
             writer.abort(exc)
         raise
     finally:
         pool.shutdown(wait=True)
-    if writer is None:
+    if not writers:
         raise InputError("There are no customers to score.")
-    writer.close()
-    return writer.rows, {k: v.values() for k, v in kept.items()}
+    for writer in writers:
+        writer.close()
+    return writers[0].rows, {k: v.values() for k, v in kept.items()}
 
 
 class _Column:

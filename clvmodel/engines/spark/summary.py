@@ -455,13 +455,20 @@ class SparkSummaryEngine:
         stage: Any = None,
         keep: Sequence[str] = (),
         batch_rows: int = 500_000,
+        summary_to: Path | None = None,
     ) -> tuple[int, dict[str, np.ndarray]]:
         """Score summary ``name`` on the executors and write the scores (Parquet: a folder
         of part files); see :func:`clvmodel.engines.spark.score.score_to`. ``batch_rows``
         is the local engine's knob: Spark's Arrow batches follow
-        ``spark.sql.execution.arrow.maxRecordsPerBatch``."""
+        ``spark.sql.execution.arrow.maxRecordsPerBatch``. ``summary_to``: the summary is
+        written there first (:meth:`write_summary`, atomically)."""
+        from ...io import atomic_write_with
         from .score import score_to
 
+        if summary_to is not None:
+            atomic_write_with(
+                summary_to, lambda tmp: self.write_summary(name, tmp, metadata=metadata)
+            )
         frame = self.summary_frame(name)
         return score_to(frame, scorer, path, metadata=metadata, stage=stage, keep=keep)
 
