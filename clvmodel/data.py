@@ -20,7 +20,7 @@ from typing import TYPE_CHECKING, Any, TypeAlias
 
 import numpy as np
 
-from .engines import SummaryEngine, is_dataframe
+from .engines import DEFAULT_MEMORY_LIMIT, SummaryEngine, is_dataframe
 from .engines.duckdb import Bounds, DuckDBSummaryEngine
 from .exceptions import InputError, RejectedRowsWarning
 from .io import write_frame
@@ -73,6 +73,7 @@ def summarise(
     observation_end: DateLike = None,
     calibration_end: DateLike = None,
     date_format: str | None = None,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
 ) -> SummaryResult:
     """Summarise transactions per customer and account for every input row.
 
@@ -102,6 +103,7 @@ def summarise(
         observation_end=observation_end,
         calibration_end=calibration_end,
         date_format=date_format,
+        memory_limit=memory_limit,
     )
     with _engine_errors(), engine:
         bounds, obs, ledger = account_rows(engine, source, obs_arg, cal_arg)
@@ -135,6 +137,7 @@ def open_log(
     observation_end: DateLike,
     calibration_end: DateLike,
     date_format: str | None,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
 ) -> tuple[DuckDBSummaryEngine, pd.DataFrame | Path, str, _dt.date | None, _dt.date | None]:
     """The start of :func:`summarise` (and of the streaming commands' summary): its
     arguments checked (:func:`check_arguments`) and a DuckDB engine over ``data``, not yet
@@ -163,6 +166,7 @@ def open_log(
             date_col=date_col,
             amount_col=amount_col,
             date_format=date_format,
+            memory_limit=memory_limit,
         )
     return engine, source, unit, obs_arg, cal_arg
 
@@ -300,6 +304,7 @@ def rfm_summary(
     observation_end: DateLike = None,
     calibration_end: DateLike = None,
     date_format: str | None = None,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
 ) -> pd.DataFrame:
     """Per-customer frequency, recency, T and monetary value from a transaction log.
 
@@ -331,6 +336,10 @@ def rfm_summary(
         strptime format of text dates (e.g. ``"%Y%m%d"``); ``None`` reads ISO 8601
         (``1997-01-01``, ``1997-01-01 10:30:00``). Also used for ``observation_end`` and
         ``calibration_end`` given as text that is not ISO 8601.
+    memory_limit : str
+        DuckDB's memory limit for the summary (e.g. ``"1GB"``); beyond it DuckDB spills to
+        disk. ``"auto"``: :data:`~clvmodel.engines.AUTO_MEMORY_RULE`. Raise it when the
+        summary runs out of memory (``duckdb.OutOfMemoryException``).
 
     Returns
     -------
@@ -417,6 +426,7 @@ def rfm_summary(
         observation_end=observation_end,
         calibration_end=calibration_end,
         date_format=date_format,
+        memory_limit=memory_limit,
     )
     if result.ledger.rejected_rows:
         warnings.warn(
@@ -522,11 +532,14 @@ MAX_SPAN_DAYS = 200 * 366
 
 @contextlib.contextmanager
 def _engine_errors() -> Iterator[None]:
-    """DuckDB's own errors (conversion, overflow of huge sums) as :class:`InputError`."""
+    """DuckDB's own errors (conversion, overflow of huge sums) as :class:`InputError`;
+    running out of memory stays ``duckdb.OutOfMemoryException``."""
     import duckdb
 
     try:
         yield
+    except duckdb.OutOfMemoryException:
+        raise  # not the data's fault: the memory limit is too low (the CLI names the option)
     except duckdb.Error as exc:
         first = str(exc).strip().splitlines()[0] if str(exc).strip() else type(exc).__name__
         raise InputError(f"The data cannot be summarised: {first}") from exc

@@ -239,13 +239,31 @@ def test_cli_case_has_its_documented_exit_code(files, case) -> None:
         assert "np.float64" not in err
 
 
-def test_duckdb_out_of_memory_says_which_option_gives_it_more(files) -> None:
-    code, err = _run(
-        "run", files["log.csv"], "--out", files["root"] / "oom2", "--memory-limit", "1MB"
-    )
-    assert code == 1
-    assert "DuckDB ran out of memory within --memory-limit 1MB" in err
+#: Every command that summarises a transaction log in DuckDB, with its --memory-limit.
+ON_A_LOG = {
+    "run": lambda f, limit: ("run", f["log.csv"], "--out", f["root"] / "oom2", *limit),
+    "fit": lambda f, limit: (
+        "fit", f["log.csv"], "--model", "bgnbd", "--out", f["root"] / "m.json", *limit
+    ),
+    "score": lambda f, limit: (
+        "score", f["log.csv"], "--model", f["good.json"], "--horizon", "52",
+        "--out", f["root"] / "s.parquet", *limit,
+    ),
+    "compare": lambda f, limit: ("compare", f["log.csv"], *limit),
+}  # fmt: skip
+
+
+@pytest.mark.parametrize("command", list(ON_A_LOG))
+def test_duckdb_out_of_memory_says_which_option_gives_it_more(files, command) -> None:
+    code, err = _run(*ON_A_LOG[command](files, ("--memory-limit", "1MB")))
+    assert code == 1, err
+    assert f"clvmodel {command}: DuckDB ran out of memory within --memory-limit 1MB" in err
     assert "give it more with --memory-limit" in err
+    code, err = _run(*ON_A_LOG[command](files, ("--memory-limit", "64MB")))
+    assert code == 0, err  # the option it names does give it more
+    code, err = _run(*ON_A_LOG[command](files, ("--memory-limit", "lots")))
+    assert code == 3
+    assert "The memory limit must be a size such as 512MB or 4GB, or auto. Got 'lots'" in err
 
 
 def test_run_failing_late_leaves_the_previous_run(files) -> None:

@@ -82,6 +82,19 @@ def cdnow_weekly(cdnow_transactions_path: Path) -> pd.DataFrame:
     return rfm_summary(cdnow_transactions_path, freq="W")
 
 
+def test_the_summary_takes_duckdbs_memory_limit(
+    cdnow_transactions_path: Path, cdnow_weekly: pd.DataFrame
+) -> None:
+    import duckdb
+
+    with pytest.raises(duckdb.OutOfMemoryException):  # not the data's fault: no InputError
+        rfm_summary(cdnow_transactions_path, memory_limit="1MB")
+    with pytest.raises(InputError, match=r"memory limit must be a size .* Got 'lots'"):
+        rfm_summary(cdnow_transactions_path, memory_limit="lots")
+    got = rfm_summary(cdnow_transactions_path, memory_limit="200MB")
+    pd.testing.assert_frame_equal(got, cdnow_weekly, check_exact=True)
+
+
 def test_bundled_transactions_file(cdnow_transactions_path: Path, lifetimes_datasets: Path) -> None:
     with gzip.open(cdnow_transactions_path, "rt") as fh:
         lines = fh.read().splitlines()

@@ -44,6 +44,17 @@ def _add_input_options(p: argparse.ArgumentParser, *, freq_default: str | None) 
     p.add_argument("--observation-end", default=None, help="end of observation (ISO date)")
 
 
+def _add_memory_option(p: argparse.ArgumentParser) -> None:
+    from ..engines import AUTO_MEMORY_RULE, DEFAULT_MEMORY_LIMIT
+
+    p.add_argument(
+        "--memory-limit",
+        default=DEFAULT_MEMORY_LIMIT,
+        help="memory limit of DuckDB's summary of a transaction log (it spills to disk "
+        f"beyond it); default auto: {AUTO_MEMORY_RULE}",
+    )
+
+
 def build_parser() -> argparse.ArgumentParser:
     """The argument parser of the ``clvmodel`` command."""
     parser = argparse.ArgumentParser(
@@ -65,6 +76,7 @@ def build_parser() -> argparse.ArgumentParser:
     fit.add_argument("--out", required=True, help="model file to write (JSON)")
     _add_unconverged_option(fit)
     _add_input_options(fit, freq_default="W")
+    _add_memory_option(fit)
     _add_covariate_options(fit, fitting=True)
 
     sc = sub.add_parser("score", help="score customers with fitted models")
@@ -95,6 +107,7 @@ def build_parser() -> argparse.ArgumentParser:
     )
     sc.add_argument("--draws", type=int, default=200, help="draws or bootstrap refits")
     _add_input_options(sc, freq_default=None)
+    _add_memory_option(sc)
     _add_covariate_options(sc, fitting=False)
 
     run = sub.add_parser(
@@ -120,6 +133,7 @@ def build_parser() -> argparse.ArgumentParser:
     cmp_.add_argument("--models", default=CANDIDATES, help=f"candidates (default {CANDIDATES})")
     cmp_.add_argument("--out", default="comparison.json", help="JSON file for the ranking")
     _add_input_options(cmp_, freq_default="W")
+    _add_memory_option(cmp_)
 
     rep = sub.add_parser("report", help="re-render charts and the PDF report of a run folder")
     rep.add_argument("run_dir", help="folder written by `clvmodel run`")
@@ -154,7 +168,6 @@ def _add_covariate_options(p: argparse.ArgumentParser, *, fitting: bool) -> None
 
 def _add_output_options(p: argparse.ArgumentParser) -> None:
     """Options of `run` and `demo` about what is written and shown (shared defaults)."""
-    from ..engines import AUTO_MEMORY_RULE, DEFAULT_MEMORY_LIMIT
     from ..pipeline import DEFAULT_DISCOUNT_RATE
 
     p.add_argument(
@@ -175,12 +188,7 @@ def _add_output_options(p: argparse.ArgumentParser) -> None:
         help="format of summary and scores (summary.parquet or summary.csv, ...)",
     )
     p.add_argument("--no-report", action="store_true", help="skip the charts and the PDF report")
-    p.add_argument(
-        "--memory-limit",
-        default=DEFAULT_MEMORY_LIMIT,
-        help="memory limit of the DuckDB summary (it spills to disk beyond it); default "
-        f"auto: {AUTO_MEMORY_RULE}",
-    )
+    _add_memory_option(p)
 
 
 def _add_currency_option(p: argparse.ArgumentParser, *, default: str | None) -> None:

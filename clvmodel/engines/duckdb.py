@@ -164,7 +164,13 @@ class DuckDBSummaryEngine:
         self.con = duckdb.connect(":memory:")
         self._summaries: dict[str, bool] = {}  # summary tables built: name -> has holdout
         try:
-            self.con.execute(f"SET memory_limit = {self.dialect.literal(self._memory_limit)}")
+            try:
+                self.con.execute(f"SET memory_limit = {self.dialect.literal(self._memory_limit)}")
+            except duckdb.Error as exc:
+                raise InputError(
+                    f"The memory limit must be a size such as 512MB or 4GB, or auto. "
+                    f"Got {memory_limit!r} instead."
+                ) from exc
             self.con.execute(f"SET threads = {int(threads)}")
             self.con.execute(f"SET temp_directory = {self.dialect.literal(self._spill)}")
             self.con.execute("SET enable_progress_bar = false")  # stages report progress

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from ..data import _engine_errors, account_rows, check_summary, open_log
+from ..engines import DEFAULT_MEMORY_LIMIT
 from ..engines.duckdb import DuckDBSummaryEngine
 from ..exceptions import InputError
 from ..ledger import RowLedger
@@ -73,12 +74,13 @@ def summarised_log(
     observation_end: str | None = None,
     calibration_end: str | None = None,
     stages: Stages | None = None,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
 ) -> Iterator[tuple[DuckDBSummaryEngine, LogRows]]:
     """Summarise the log at ``path`` inside a DuckDB engine (ordered by customer id, as
     :func:`clvmodel.data.summarise`), yield the engine and how its rows were read, and
     close the engine on exit. The arguments are those of :func:`clvmodel.data.summarise`;
     with ``calibration_end`` the summary is the calibration period's, with its holdout
-    columns."""
+    columns; ``memory_limit`` is DuckDB's (``--memory-limit``)."""
     engine, source, unit, obs_arg, cal_arg = open_log(
         str(path),
         customer_col=customer_col,
@@ -88,6 +90,7 @@ def summarised_log(
         observation_end=observation_end,
         calibration_end=calibration_end,
         date_format=date_format,
+        memory_limit=memory_limit,
     )
     stages = stages or Stages()
     with engine:
