@@ -20,3 +20,7 @@ def cdnow_summary() -> pd.DataFrame:
     frame = frame.set_index("customer_id")
     frame.attrs["time_unit"] = "W"
     return frame
+
+
+#: Per-day BG/NBD + Gamma-Gamma parameters of the simulated logs (issue 7's, bench/simlog.py).
+SIMULATED_TRUTH = {"r": 0.3, "alpha": 30.0, "a": 0.8, "b": 2.5, "p": 6.0, "q": 4.0, "gamma": 15.0}

@@ -12,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pyarrow.parquet as pq
 import pytest
+from helpers import SIMULATED_TRUTH
 
 from clvmodel import BetaGeoModel, GammaGammaModel
 from clvmodel.cli import build_parser, main
@@ -32,13 +33,7 @@ def log_path(tmp_path_factory) -> str:
     """A simulated log whose acquisitions run past the calibration end (late customers)."""
     tx = bgnbd_transactions(
         4000,
-        r=0.3,
-        alpha=30.0,
-        a=0.8,
-        b=2.5,
-        p=6.0,
-        q=4.0,
-        gamma=15.0,
+        **SIMULATED_TRUTH,
         acquisition_days=240,
         observation_end="2025-06-30",
         unit="D",
