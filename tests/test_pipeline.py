@@ -311,16 +311,24 @@ def test_the_automatic_memory_limit_grows_with_the_rows_beyond_32m() -> None:
     assert auto_memory_limit(32_000_000) == "256MB"  # 8 bytes a row: 256MB (10^6) at 32M
     assert auto_memory_limit(32_000_001) == "257MB"
     assert auto_memory_limit(318_253_279) == "2547MB"  # 100M customers
+    # at most half the memory available, never below the floor
+    assert auto_memory_limit(318_253_279, available_mib=1e6) == "2547MB"
+    assert auto_memory_limit(318_253_279, available_mib=2000.0) == "1049MB"  # 2^20 bytes
+    assert auto_memory_limit(318_253_279, available_mib=100.0) == "256MB"
+    assert auto_memory_limit(0, available_mib=float("nan")) == "256MB"
 
 
-@pytest.mark.parametrize("given", ["auto", "300MB"])
+@pytest.mark.parametrize(("given", "available", "set_to"), [
+    ("auto", 1e6, "3.2 GiB"), ("auto", 4096.0, "2.0 GiB"), ("300MB", 4096.0, "286.1 MiB")
+])  # fmt: skip
 def test_the_engine_sets_the_automatic_limit_once_the_rows_are_counted(
-    cdnow_transactions_path, monkeypatch, given
+    cdnow_transactions_path, monkeypatch, given, available, set_to
 ) -> None:
-    from clvmodel import engines
+    from clvmodel import engines, machine
     from clvmodel.engines import duckdb as engine_module
 
     monkeypatch.setattr(engines, "AUTO_BYTES_PER_ROW", 50_000)  # 69,659 rows: 3.2GiB
+    monkeypatch.setattr(machine, "available_memory_mib", lambda: available)
     with engine_module.DuckDBSummaryEngine(
         cdnow_transactions_path,
         customer_col="customer_id",
@@ -335,9 +343,9 @@ def test_the_engine_sets_the_automatic_limit_once_the_rows_are_counted(
 
         assert setting() == ("244.1 MiB" if given == "auto" else "286.1 MiB")  # 10^6-byte MB
         bounds = engine.bounds()
-        expected = engine_module.auto_memory_limit(bounds.valid_rows)
+        expected = engine_module.auto_memory_limit(bounds.valid_rows, available)
         assert engine.memory_limit == (expected if given == "auto" else "300MB")
-        assert setting() == ("3.2 GiB" if given == "auto" else "286.1 MiB")
+        assert setting() == set_to
         engine.build_summary(
             "main", observation_end=bounds.last_date, calibration_end=None, unit_days=7.0
         )

@@ -66,7 +66,7 @@ def test_a_report_that_does_not_fit_is_refused_with_what_it_needs(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     need = report_memory_mib(100_000_000)
-    monkeypatch.setattr(memory, "_own_rss_mib", lambda: 0.0)
+    monkeypatch.setattr(memory, "own_rss_mib", lambda: 0.0)
     with pytest.raises(InsufficientMemoryError) as info:
         check_report_memory(100_000_000, available_mib=need * memory.MARGIN - 1.0)
     text = str(info.value)
@@ -76,7 +76,7 @@ def test_a_report_that_does_not_fit_is_refused_with_what_it_needs(
     check_report_memory(10**12, available_mib=float("nan"))  # unknown: not checked
     check_report_memory(None, available_mib=0.0)  # no count: not checked
     # What this process holds already is part of the base, not needed twice.
-    monkeypatch.setattr(memory, "_own_rss_mib", lambda: 200.0)
+    monkeypatch.setattr(memory, "own_rss_mib", lambda: 200.0)
     check_report_memory(100_000_000, available_mib=need * memory.MARGIN - 150.0)
     with pytest.raises(InsufficientMemoryError):
         check_report_memory(100_000_000, available_mib=need * memory.MARGIN - 250.0)
@@ -87,7 +87,7 @@ def test_cli_report_without_the_memory_exits_1_before_writing_anything(
 ) -> None:
     run_dir = synthetic_run(tmp_path / "run", 500)
     monkeypatch.setattr(memory, "available_memory_mib", lambda: 100.0)
-    monkeypatch.setattr(memory, "_own_rss_mib", lambda: 0.0)
+    monkeypatch.setattr(memory, "own_rss_mib", lambda: 0.0)
 
     def no_reading(*args: object, **kwargs: object) -> None:
         raise AssertionError("read a table before the memory check")
@@ -107,7 +107,7 @@ def test_a_run_without_the_memory_keeps_its_scores_and_says_why_there_is_no_repo
     simulated_transactions(300).to_csv(log, index=False)
     out = tmp_path / "run"
     monkeypatch.setattr(memory, "available_memory_mib", lambda: 100.0)
-    monkeypatch.setattr(memory, "_own_rss_mib", lambda: 0.0)
+    monkeypatch.setattr(memory, "own_rss_mib", lambda: 0.0)
     code, err = cli("run", log, "--out", out)
     assert code == ExitStatus.OK, err
     assert "warning (ReportWarning): no report written: the report of 300 customers" in err

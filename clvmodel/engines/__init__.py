@@ -53,7 +53,8 @@ if TYPE_CHECKING:  # annotations only (see is_dataframe)
 
 #: DuckDB's memory limit when none is given: ``"auto"``, that is :data:`AUTO_MEMORY_FLOOR`
 #: (256MB), or :data:`AUTO_BYTES_PER_ROW` (8) bytes a valid input row when that is more
-#: (from 32M rows on; 2.5GB at 318M). The summary spills to disk beyond it. At 10M
+#: (from 32M rows on; 2.5GB at 318M), at most :data:`AUTO_MEMORY_SHARE` of the memory
+#: available. The summary spills to disk beyond it. At 10M
 #: customers (31.8M transactions) 256MB costs no more CPU than 1GB (84 vs 80 s, the spill
 #: is sequential) and takes the run's peak RSS from 1.21 GiB to 0.68 GiB (bench/RESULTS.md).
 DEFAULT_MEMORY_LIMIT = "auto"
@@ -70,8 +71,17 @@ With 2 threads the same-day merge needs 48-56MB at 3.2M rows (1M customers) and 
 and completed at 3GB (bench/RESULTS.md). Eight bytes a row give 2.5GB there, and leave
 every log up to 32M rows at 256MB."""
 
+AUTO_MEMORY_SHARE = 0.5
+"""The limit ``"auto"`` takes at most this share of the memory available when the rows are
+counted (:func:`clvmodel.machine.available_memory_mib`): the rest is for the fits, the
+scoring and the report, and a limit beyond the machine's memory would have the kernel kill
+the run rather than DuckDB spill. On this project's 24 GiB machine the cap binds from about
+1.5 billion rows on."""
+
 #: The rule of the limit ``"auto"`` in words, for help texts and messages.
-AUTO_MEMORY_RULE = "256MB, or 8 bytes a valid input row when that is more"
+AUTO_MEMORY_RULE = (
+    "256MB, or 8 bytes a valid input row when that is more, at most half the memory available"
+)
 
 
 def is_auto(memory_limit: object) -> bool:
@@ -79,10 +89,19 @@ def is_auto(memory_limit: object) -> bool:
     return str(memory_limit).strip().lower() == "auto"
 
 
-def auto_memory_limit(rows: int) -> str:
+def auto_memory_limit(rows: int, available_mib: float | None = None) -> str:
     """The memory limit ``"auto"`` for ``rows`` valid input rows, as DuckDB reads it
-    (``"256MB"``; ``"2547MB"`` at 318M rows): see :data:`AUTO_BYTES_PER_ROW`."""
-    return f"{math.ceil(max(AUTO_MEMORY_FLOOR, AUTO_BYTES_PER_ROW * rows) / 1e6)}MB"
+    (``"256MB"``; ``"2547MB"`` at 318M rows): see :data:`AUTO_BYTES_PER_ROW`.
+
+    ``available_mib`` (MiB, e.g. :func:`clvmodel.machine.available_memory_mib`; ``None``:
+    unknown, no cap) caps it at :data:`AUTO_MEMORY_SHARE` of that, never below
+    :data:`AUTO_MEMORY_FLOOR`.
+    """
+    wanted = float(max(AUTO_MEMORY_FLOOR, AUTO_BYTES_PER_ROW * rows))
+    if available_mib is not None and math.isfinite(available_mib):
+        cap = AUTO_MEMORY_SHARE * available_mib * 2.0**20
+        wanted = max(float(AUTO_MEMORY_FLOOR), min(wanted, cap))
+    return f"{math.ceil(wanted / 1e6)}MB"
 
 
 #: Threads of the engine when none is given (this project targets 2-core machines).

@@ -296,7 +296,9 @@ class DuckDBSummaryEngine:
                 ((valid,),) = self.con.execute(
                     "SELECT SUM(n_rows) FROM clv_days WHERE reason IS NULL"
                 ).fetchall()
-                self._memory_limit = auto_memory_limit(int(valid or 0))
+                from ..machine import available_memory_mib
+
+                self._memory_limit = auto_memory_limit(int(valid or 0), available_memory_mib())
                 self.con.execute(f"SET memory_limit = {self.dialect.literal(self._memory_limit)}")
         return "clv_days"
 

@@ -58,7 +58,8 @@ class RunConfig:
         Profit margin applied to spend.
     memory_limit : str
         Memory limit of the summary engine (DuckDB spills to disk beyond it); ``"auto"``
-        (the default): 256MB, or 8 bytes a valid input row when that is more
+        (the default): 256MB, or 8 bytes a valid input row when that is more, at most half
+        the memory available
         (:func:`clvmodel.engines.auto_memory_limit`). ``run.json`` records the
         limit used (``memory_limit``).
     threads : int
