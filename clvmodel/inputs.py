@@ -18,6 +18,7 @@ from typing import Any
 
 import pandas as pd
 
+from .engines import DEFAULT_MEMORY_LIMIT
 from .exceptions import InputError
 from .units import check_unit
 
@@ -137,6 +138,7 @@ def load_input(
     observation_end: str | None = None,
     calibration_end: str | None = None,
     only: Sequence[str] | None = None,
+    memory_limit: str = DEFAULT_MEMORY_LIMIT,
 ) -> LoadedInput:
     """Load a summary file as it is, or summarise a transaction log (rejects counted).
 
@@ -149,8 +151,9 @@ def load_input(
     freq : str or None
         Time unit of the summary (a summary file's own unit, or the unit to summarise a
         transaction log in).
-    customer_col, date_col, amount_col, date_format, observation_end, calibration_end
-        How to read and cut a transaction log (see :func:`clvmodel.data.summarise`).
+    customer_col, date_col, amount_col, date_format, observation_end, calibration_end, memory_limit
+        How to read, cut and summarise a transaction log (see
+        :func:`clvmodel.data.summarise`).
     """
     columns = file_columns(path)
     if is_summary(columns):
@@ -171,5 +174,6 @@ def load_input(
         observation_end=observation_end,
         calibration_end=calibration_end,
         date_format=date_format,
+        memory_limit=memory_limit,
     )
     return LoadedInput(summary=result.summary, kind="transactions", source=str(path), result=result)

@@ -36,6 +36,9 @@ def files(tmp_path_factory) -> dict[str, Path]:
         for m, d in ((1, c % 28 + 1), (3 + c % 5, 2), (8, 9))[: 1 + c % 3]
     )
     (root / "log.csv").write_text(log)
+    (root / "covariates.csv").write_text(
+        "customer_id,segment\n" + "".join(f"{c},{c % 2}\n" for c in range(1, 31))
+    )
     (root / "future.csv").write_text(log + "1,9999-12-31,5\n")
     (root / "ragged.csv").write_text(log + "1,2020-01-01\n2,2020-01-01,1,2,3\n" * 10)
     raw = gzip.compress(log.encode())
@@ -249,7 +252,22 @@ ON_A_LOG = {
         "score", f["log.csv"], "--model", f["good.json"], "--horizon", "52",
         "--out", f["root"] / "s.parquet", *limit,
     ),
-    "compare": lambda f, limit: ("compare", f["log.csv"], *limit),
+    "compare": lambda f, limit: (
+        "compare", f["log.csv"], "--out", f["root"] / "comparison.json", *limit
+    ),
+    # the paths that summarise in pandas: covariates, CSV scores, intervals
+    "fit with covariates": lambda f, limit: (
+        "fit", f["log.csv"], "--model", "bgnbd", "--covariates", f["covariates.csv"],
+        "--purchase-covariates", "segment", "--out", f["root"] / "c.json", *limit,
+    ),
+    "score to CSV": lambda f, limit: (
+        "score", f["log.csv"], "--model", f["good.json"], "--horizon", "52",
+        "--out", f["root"] / "s.csv", *limit,
+    ),
+    "score with intervals": lambda f, limit: (
+        "score", f["log.csv"], "--model", f["good.json"], "--horizon", "52",
+        "--intervals", "0.9", "--out", f["root"] / "i.parquet", *limit,
+    ),
 }  # fmt: skip
 
 
@@ -257,7 +275,8 @@ ON_A_LOG = {
 def test_duckdb_out_of_memory_says_which_option_gives_it_more(files, command) -> None:
     code, err = _run(*ON_A_LOG[command](files, ("--memory-limit", "1MB")))
     assert code == 1, err
-    assert f"clvmodel {command}: DuckDB ran out of memory within --memory-limit 1MB" in err
+    name = command.split()[0]
+    assert f"clvmodel {name}: DuckDB ran out of memory within --memory-limit 1MB" in err
     assert "give it more with --memory-limit" in err
     code, err = _run(*ON_A_LOG[command](files, ("--memory-limit", "64MB")))
     assert code == 0, err  # the option it names does give it more

@@ -95,6 +95,7 @@ def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "amount_col": args.amount_col if cls.kind == "spend" else None,
         "date_format": args.date_format,
         "observation_end": args.observation_end,
+        "memory_limit": args.memory_limit,
     }
     if not columns and is_log(args.input) and reads_log_summary(cls):
         model = fit_log(args, cls, options, target, out, err)
@@ -166,6 +167,7 @@ def _cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         amount_col=args.amount_col if spend is not None else None,
         date_format=args.date_format,
         observation_end=args.observation_end,
+        memory_limit=args.memory_limit,
     )
     _write_rejects_beside(loaded, target, err)
     summary = _with_covariates(loaded.summary, args, design.columns if design else (), False)
@@ -309,6 +311,7 @@ def _cmd_compare(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         "date_format": args.date_format,
         "observation_end": args.observation_end,
         "calibration_end": args.calibration_end,
+        "memory_limit": args.memory_limit,
     }
     candidates = _candidates(args.models)
     if is_log(args.input):  # summarised in DuckDB, compared on its distinct rows

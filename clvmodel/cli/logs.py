@@ -44,7 +44,7 @@ def fit_log(
     from ..pipeline.logs import fit_rows_of_log, log_stages, summarised_log
 
     stages = log_stages(lambda m: _say(err, m), "fit")
-    read = {**options, "freq": args.freq or "W", "memory_limit": args.memory_limit}
+    read = {**options, "freq": args.freq or "W"}
     columns = cls.columns if args.model != "auto" else ("frequency", "recency", "T")
     with summarised_log(args.input, **read, stages=stages) as (engine, rows):
         rejects_beside(rows.rejects, rows.ledger, target, err)
@@ -133,8 +133,8 @@ def compare_log(
     from ..pipeline.logs import compared_rows_of_log, log_stages, summarised_log
 
     stages = log_stages(lambda m: _say(err, m), "compare")
-    read = {**read, "freq": args.freq or "W", "memory_limit": args.memory_limit}
-    with summarised_log(args.input, **read, stages=stages) as (engine, rows):
+    freq = args.freq or "W"
+    with summarised_log(args.input, freq=freq, **read, stages=stages) as (engine, rows):
         table = compared_rows_of_log(engine, time_unit=rows.unit)
     with stages.stage("compare") as st:
         comparison = compare_models(table, models=candidates, weights="weights")
