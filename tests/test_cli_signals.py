@@ -6,6 +6,7 @@ import os
 import signal
 import subprocess
 import sys
+import time
 from pathlib import Path
 
 import pytest
@@ -31,7 +32,11 @@ def big_log(tmp_path_factory) -> Path:
     return path
 
 
-def test_sigterm_unwinds_the_run(big_log: Path, tmp_path: Path) -> None:
+STOPPED = "terminated; the files in progress were removed, earlier outputs left as they were"
+
+
+@pytest.mark.parametrize("when", ["in the summary's queries", "after the summary"])
+def test_sigterm_unwinds_the_run(big_log: Path, tmp_path: Path, when: str) -> None:
     scratch = tmp_path / "tmp"  # the engine's spill folder goes under TMPDIR
     scratch.mkdir()
     out = tmp_path / "runs" / "run"
@@ -42,14 +47,17 @@ def test_sigterm_unwinds_the_run(big_log: Path, tmp_path: Path) -> None:
         env={**os.environ, "TMPDIR": str(scratch)},
     )
     assert proc.stderr is not None
-    first = proc.stderr.readline()  # the summary stage's line: the run is under way
-    assert first.startswith("clvmodel run: summary: "), first
+    if when == "after the summary":
+        first = proc.stderr.readline()  # the summary stage's line: the run is under way
+        assert first.startswith("clvmodel run: summary: "), first
+    else:  # the engine's folder exists once DuckDB is open, before its first query
+        deadline = time.monotonic() + 60
+        while not list(scratch.iterdir()) and time.monotonic() < deadline:
+            time.sleep(0.005)
     proc.send_signal(signal.SIGTERM)
     rest = proc.stderr.read()
     assert proc.wait(timeout=60) == 128 + signal.SIGTERM, rest
     assert "Traceback" not in rest
-    assert rest.splitlines()[-1] == (
-        "clvmodel run: terminated; files in progress were removed, finished ones kept"
-    )
+    assert rest.splitlines()[-1] == f"clvmodel run: {STOPPED}"
     assert list(scratch.iterdir()) == []  # DuckDB's spill folder removed
     assert list(out.parent.iterdir()) == []  # no run folder, no staged one

@@ -61,6 +61,8 @@ def main(
         _say(err, f"clvmodel {args.command}: warning ({category.__name__}): {text}")
 
     def fail(message: object, code: int) -> int:
+        if SIGNALLED:  # whatever error the signal surfaced as (DuckDB's, a cleanup's)
+            message, code = _stopped()
         _say(err, f"clvmodel {args.command}: {_one_line(str(message))}")
         return code
 
@@ -89,8 +91,6 @@ def main(
     except (EOFError, RecursionError, OverflowError, MemoryError) as exc:
         return fail(f"cannot read the input ({type(exc).__name__}: {exc})", 3)
     except Exception as exc:
-        if SIGNALLED:  # DuckDB stops its query on the signal with an error of its own
-            return fail(*_stopped())
         duckdb = sys.modules.get("duckdb")
         if duckdb is not None and isinstance(exc, duckdb.OutOfMemoryException):
             limit = getattr(args, "memory_limit", None)
@@ -128,6 +128,7 @@ def _one_line(text: str) -> str:
 
 #: Signals :func:`entry_point` has received (SIGTERM, and SIGINT where Python handles it).
 SIGNALLED: list[int] = []
+_HANDLED: list[int] = []  # the signals entry_point handles
 
 
 class Terminated(KeyboardInterrupt):
@@ -137,6 +138,8 @@ class Terminated(KeyboardInterrupt):
 
 def _on_signal(signum: int, frame: object) -> None:
     SIGNALLED.append(signum)
+    for other in _HANDLED:  # the cleanup that follows runs to its end
+        signal.signal(other, signal.SIG_IGN)
     raise Terminated if signum == signal.SIGTERM else KeyboardInterrupt
 
 
@@ -144,7 +147,9 @@ def _stopped() -> tuple[str, int]:
     """The line and exit status (128 + the signal) of a command stopped by a signal."""
     term = signal.SIGTERM in SIGNALLED or isinstance(sys.exc_info()[1], Terminated)
     how, signum = ("terminated", signal.SIGTERM) if term else ("interrupted", signal.SIGINT)
-    return f"{how}; files in progress were removed, finished ones kept", 128 + signum
+    return f"{how}; the files in progress were removed, earlier outputs left as they were", (
+        128 + signum
+    )
 
 
 def entry_point() -> None:  # pragma: no cover - exercised by the installed script
@@ -155,10 +160,16 @@ def entry_point() -> None:  # pragma: no cover - exercised by the installed scri
     returns, so only the standard streams need flushing. SIGTERM unwinds as Ctrl-C does
     (:class:`Terminated`), exit status 143.
     """
-    signal.signal(signal.SIGTERM, _on_signal)
+    _HANDLED.append(signal.SIGTERM)
     if signal.getsignal(signal.SIGINT) is signal.default_int_handler:  # not when ignored
-        signal.signal(signal.SIGINT, _on_signal)
-    code = main()
+        _HANDLED.append(signal.SIGINT)
+    for signum in _HANDLED:
+        signal.signal(signum, _on_signal)
+    try:
+        code = main()
+    except KeyboardInterrupt:  # a signal before or after main's own handling
+        message, code = _stopped()
+        sys.stderr.write(f"clvmodel: {message}\n")
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -158,12 +158,14 @@ class DuckDBSummaryEngine:
     ) -> None:
         self.columns = tuple(c for c in (customer_col, date_col, amount_col) if c is not None)
         self.has_amount = amount_col is not None
-        self._spill = tempfile.mkdtemp(prefix="clvmodel-duckdb-")
         self._auto = is_auto(memory_limit)
         self._memory_limit = auto_memory_limit(0) if self._auto else str(memory_limit)
-        self.con = duckdb.connect(":memory:")
         self._summaries: dict[str, bool] = {}  # summary tables built: name -> has holdout
-        try:
+        self._spill: str | None = None
+        self.con: Any = None
+        try:  # from the folder's creation on, close() removes it (also on a signal)
+            self._spill = tempfile.mkdtemp(prefix="clvmodel-duckdb-")
+            self.con = duckdb.connect(":memory:")
             try:
                 self.con.execute(f"SET memory_limit = {self.dialect.literal(self._memory_limit)}")
             except duckdb.Error as exc:
@@ -274,8 +276,12 @@ class DuckDBSummaryEngine:
 
     def close(self) -> None:
         """Close the connection and remove its temporary folder."""
-        self.con.close()
-        shutil.rmtree(self._spill, ignore_errors=True)
+        try:
+            if self.con is not None:
+                self.con.close()
+        finally:
+            if self._spill is not None:
+                shutil.rmtree(self._spill, ignore_errors=True)
 
     def __enter__(self) -> DuckDBSummaryEngine:
         return self
