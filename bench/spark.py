@@ -157,10 +157,10 @@ row and group it by reason, customer and day: the purchase occasions, exact amou
 64-bit limbs, persisted; the day counts for the bounds and the ledger come from it), one
 over the occasions (per-customer aggregates, persisted), one over the customers (the
 summary, persisted on first read) and the tracking counts; N s against DuckDB's N s.
-`write summary` builds the summary (each customer's amount back to DECIMAL(38, 18), then a
-double) and brings it to the driver as Arrow for one Parquet file (N s). Each fit collapses
-the summary to distinct rows in Spark (N s) and fits on the driver (the local engine's
-fit). `score` runs the local engine's scorer in `mapInArrow` on the executors, which write
+Each fit collapses the summary to distinct rows in Spark (N s) and fits on the driver (the
+local engine's fit). `score` first builds the summary (each customer's amount back to
+DECIMAL(38, 18), then a double) and brings it to the driver as Arrow for one Parquet file
+(N s), then runs the local engine's scorer in `mapInArrow` on the executors, which write
 `scores.parquet/` as part files in parallel (N s); `clv metrics` reads the CLV column back
 on the driver. Of the JVM's N CPU s, about N go to compiling Spark's generated code (the
 C2 JIT threads), a cost per query, not per row.
