@@ -320,6 +320,40 @@ def test_score_of_a_transaction_log_streams_and_equals_the_python_api(tmp_path) 
     ]  # fmt: skip
 
 
+def test_score_intervals_of_a_transaction_log_stream_and_equal_a_summary_files(tmp_path) -> None:
+    # `score LOG --intervals` (delta) streams too: each customer's intervals are those of
+    # the pandas path on the same summary as a file, and so is the total's line.
+    from helpers import DATA
+
+    from clvmodel import BetaGeoModel, GammaGammaModel, rfm_summary
+    from clvmodel.io import save_model
+
+    log = DATA / "cdnow_transactions.csv.gz"
+    summary = rfm_summary(log, freq="W")
+    summary.to_csv(tmp_path / "summary.csv")
+    save_model(BetaGeoModel().fit(summary), tmp_path / "bg.json")
+    save_model(GammaGammaModel().fit(summary), tmp_path / "gg.json")
+    got = {}
+    for source, name in ((log, "streamed"), (tmp_path / "summary.csv", "pandas")):
+        code, _, err = run(
+            "score", source, "--model", tmp_path / "bg.json", "--spend-model",
+            tmp_path / "gg.json", "--horizon", 39, "--discount-rate", 0.1, "--margin", 0.3,
+            "--step", 3, "--intervals", 0.8, "--out", tmp_path / f"{name}.parquet",
+        )  # fmt: skip
+        assert code == ExitStatus.OK, err
+        assert ("clvmodel score: score:" in err) == (name == "streamed")
+        (total,) = [line for line in err.splitlines() if line.startswith("total clv ")]
+        frame = pd.read_parquet(tmp_path / f"{name}.parquet")
+        got[name] = (frame.reset_index() if "customer_id" not in frame else frame), total
+    streamed, pandas_path = got["streamed"][0], got["pandas"][0]
+    assert [c for c in streamed if c.endswith("_lower")] == [
+        "p_alive_lower", "expected_purchases_lower", "expected_spend_lower", "clv_lower",
+    ]  # fmt: skip
+    pd.testing.assert_frame_equal(streamed, pandas_path, check_dtype=False, rtol=1e-13)
+    assert got["streamed"][1] == got["pandas"][1]
+    assert "80% interval" in got["streamed"][1] and "(delta)" in got["streamed"][1]
+
+
 @pytest.mark.parametrize("key", ["bgnbd", "gamma-gamma"])
 def test_fit_of_a_transaction_log_reads_distinct_rows_and_equals_the_python_api(
     tmp_path, key: str

@@ -133,6 +133,17 @@ def _cmd_fit(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
     return ExitStatus.OK
 
 
+def say_total(err: TextIO, totals: dict[str, Any], level: float, method: str) -> None:
+    """The line of ``score --intervals``: the total CLV (else purchases) and its interval."""
+    key = "clv" if "clv" in totals else "expected_purchases"
+    t = totals[key]
+    _say(
+        err,
+        f"total {key} {t['estimate']:,.2f}, {level:.0%} interval "
+        f"[{t['lower']:,.2f}, {t['upper']:,.2f}] ({method})",
+    )
+
+
 def _chosen(comparison: Any, out: TextIO) -> Any:
     """Print a model comparison's table and choice; return the chosen model."""
     key, reason = comparison.choose()
@@ -193,14 +204,7 @@ def _cmd_score(args: argparse.Namespace, out: TextIO, err: TextIO) -> int:
         for name in bounds.columns:
             if name.endswith(("_lower", "_upper")):
                 scores[name] = bounds[name].to_numpy()
-        totals = bounds.attrs["totals"]
-        key = "clv" if "clv" in totals else "expected_purchases"
-        t = totals[key]
-        _say(
-            err,
-            f"total {key} {t['estimate']:,.2f}, {args.intervals:.0%} interval "
-            f"[{t['lower']:,.2f}, {t['upper']:,.2f}] ({args.interval_method})",
-        )
+        say_total(err, bounds.attrs["totals"], args.intervals, args.interval_method)
     write_frame(scores, target)
     _say(err, f"wrote {len(scores):,} scores to {target.resolve()}")
     return ExitStatus.OK

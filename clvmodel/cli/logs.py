@@ -12,7 +12,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from typing import Any, TextIO
 
-from .commands import ExitStatus, _candidates, _chosen, _say
+from .commands import ExitStatus, _candidates, _chosen, _say, say_total
 
 
 def rejects_beside(rejects: Any, ledger: Any, out: Path, err: TextIO) -> None:
@@ -70,10 +70,13 @@ def is_log(path: str) -> bool:
 
 def score_streams(args: argparse.Namespace, target: Path, *models: Any) -> bool:
     """Whether ``score`` runs on the engine's summary in batches (:mod:`clvmodel.pipeline.logs`):
-    for a transaction log without covariates or intervals, models reading the log summary's
-    columns, and Parquet scores (a CSV keeps pandas' format: ``write_frame``)."""
-    if args.covariates or args.intervals is not None or target.suffix.lower() != ".parquet":
+    for a transaction log without covariates, intervals by the delta method if any, models
+    reading the log summary's columns, and Parquet scores (a CSV keeps pandas' format:
+    ``write_frame``)."""
+    if args.covariates or target.suffix.lower() != ".parquet":
         return False
+    if args.intervals is not None and args.interval_method != "delta":
+        return False  # parameter draws or refits need the whole summary
     return is_log(args.input) and reads_log_summary(*models)
 
 
@@ -109,7 +112,7 @@ def score_streaming(
         memory_limit=args.memory_limit,
     ) as (engine, rows):
         rejects_beside(rows.rejects, rows.ledger, target, err)
-        n = score_log(
+        n, totals = score_log(
             engine,
             rows,
             purchase,
@@ -120,7 +123,10 @@ def score_streaming(
             margin=args.margin,
             step=args.step,
             stages=stages,
+            intervals=args.intervals,
         )
+    if totals is not None:
+        say_total(err, totals, args.intervals, args.interval_method)
     _say(err, f"wrote {n:,} scores to {target.resolve()}")
     return ExitStatus.OK
 

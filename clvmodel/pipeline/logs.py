@@ -16,7 +16,7 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
@@ -135,12 +135,18 @@ def score_log(
     margin: float = 1.0,
     step: float = 1.0,
     stages: Stages | None = None,
-) -> int:
+    intervals: float | None = None,
+) -> tuple[int, dict[str, Any] | None]:
     """Score the summary of :func:`summarised_log` into ``target`` (Parquet or CSV),
-    batch by batch, atomically; return the customers scored.
+    batch by batch, atomically; return the customers scored and, with ``intervals``, the
+    totals with their interval.
 
     The columns and values are those of :func:`clvmodel.clv.score` on the same summary
     (the two share :func:`clvmodel.clv.score_arrays`), in the same order (by customer id).
+    ``intervals`` (a level, e.g. 0.9) adds each prediction's delta-method interval, as
+    :func:`clvmodel.intervals.prediction_intervals` gives it
+    (:class:`~clvmodel.pipeline.uncertainty.IntervalScorer`); the totals' interval comes
+    from the summary's distinct rows (:func:`~clvmodel.pipeline.uncertainty.run_totals`).
     """
     from .scoring import BatchScorer
 
@@ -152,15 +158,30 @@ def score_log(
             f"summarise the data with freq={model_unit!r}."
         )
     rate = rate_per_unit(discount_rate, rows.unit) if discount_rate != 0 else 0.0
-    scorer = BatchScorer(
-        purchase, spend, horizon=horizon, per_unit_rate=rate, margin=margin, step=step
-    )
+    options = {"horizon": horizon, "per_unit_rate": rate, "margin": margin, "step": step}
+    if intervals is None:
+        scorer = BatchScorer(purchase, spend, **options)
+    else:
+        from .uncertainty import IntervalScorer
+
+        scorer = IntervalScorer(
+            purchase, spend, **options, level=intervals, unit=rows.unit, discount_rate=discount_rate
+        )
     stages = stages or Stages()
     with stages.stage("score", total=rows.customers) as st:
         n, _ = engine.score_to(NAME, scorer, Path(target), metadata={}, stage=st)
     if n != rows.customers:
         raise AssertionError(f"{n:,} customers scored of {rows.customers:,} summarised.")
-    return n
+    if intervals is None:
+        return n, None
+    from .fits import collapsed_rows
+    from .uncertainty import run_totals
+
+    collapsed = collapsed_rows(engine, NAME, tuple(purchase.columns), spend=spend is not None)
+    totals = run_totals(collapsed, purchase, spend, **options, level=intervals)
+    if "unavailable" in totals:
+        raise InputError(totals["unavailable"])
+    return n, totals
 
 
 def fit_rows_of_log(

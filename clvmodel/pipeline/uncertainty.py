@@ -72,6 +72,7 @@ def run_totals(
     per_unit_rate: float,
     margin: float,
     level: float,
+    step: float = 1.0,
 ) -> dict[str, Any]:
     """``metrics.json`` ``totals``: estimate and delta-method interval of each total, or
     the reason there is none (a fit without a covariance matrix).
@@ -99,6 +100,7 @@ def run_totals(
                 spend_sum=spend_sum,
                 per_unit_rate=per_unit_rate,
                 margin=margin,
+                step=step,
                 level=level,
             )
         )
