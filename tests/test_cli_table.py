@@ -69,6 +69,27 @@ def _score(f, *extra):
 
 CASES = {
     # usage (2): refused before any work
+    "score --draws 1 (on a summary and on a log alike)": (
+        lambda f: (*_score(f), "--intervals", "0.9", "--draws", "1", "--out", f["root"] / "d.csv"),
+        2,
+    ),
+    "score LOG --draws 1": (
+        lambda f: (
+            "score",
+            f["log.csv"],
+            "--model",
+            f["good.json"],
+            "--horizon",
+            "52",
+            "--intervals",
+            "0.9",
+            "--draws",
+            "1",
+            "--out",
+            f["root"] / "d.parquet",
+        ),
+        2,
+    ),
     "run --model bogus": (
         lambda f: ("run", f["log.csv"], "--out", f["root"] / "r1", "--model", "bogus"),
         2,
@@ -255,7 +276,8 @@ ON_A_LOG = {
     "compare": lambda f, limit: (
         "compare", f["log.csv"], "--out", f["root"] / "comparison.json", *limit
     ),
-    # the paths that summarise in pandas: covariates, CSV scores, intervals
+    # the paths that summarise in pandas (covariates, CSV scores, intervals by parameter
+    # draws), and score --intervals by the delta method, which streams
     "fit with covariates": lambda f, limit: (
         "fit", f["log.csv"], "--model", "bgnbd", "--covariates", f["covariates.csv"],
         "--purchase-covariates", "segment", "--out", f["root"] / "c.json", *limit,
@@ -267,6 +289,11 @@ ON_A_LOG = {
     "score with intervals": lambda f, limit: (
         "score", f["log.csv"], "--model", f["good.json"], "--horizon", "52",
         "--intervals", "0.9", "--out", f["root"] / "i.parquet", *limit,
+    ),
+    "score with parametric intervals": lambda f, limit: (
+        "score", f["log.csv"], "--model", f["good.json"], "--horizon", "52",
+        "--intervals", "0.9", "--interval-method", "parametric", "--draws", "20",
+        "--out", f["root"] / "j.parquet", *limit,
     ),
 }  # fmt: skip
 

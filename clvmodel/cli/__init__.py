@@ -170,6 +170,8 @@ def entry_point() -> None:  # pragma: no cover - exercised by the installed scri
     except KeyboardInterrupt:  # a signal before or after main's own handling
         message, code = _stopped()
         sys.stderr.write(f"clvmodel: {message}\n")
+    for signum in _HANDLED:  # done: nothing left to unwind while the streams flush
+        signal.signal(signum, signal.SIG_IGN)
     sys.stdout.flush()
     sys.stderr.flush()
     os._exit(code)

@@ -61,6 +61,9 @@ def check_arguments(args: argparse.Namespace) -> None:
     level = getattr(args, "intervals", None)
     if level is not None and not (math.isfinite(level) and 0 < level < 1):
         raise _usage("--intervals must be a level in (0, 1), e.g. 0.90", level)
+    draws = getattr(args, "draws", None)
+    if level is not None and draws is not None and draws < 2:  # on every path alike
+        raise _usage("--draws must be at least 2", draws)
     margin = getattr(args, "margin", None)
     if margin is not None and not (math.isfinite(margin) and 0 <= margin <= 1):
         raise _usage("--margin must be a fraction of spend in [0, 1]", margin)
